@@ -1,0 +1,518 @@
+"""AceDataHook: the one place that talks HTTP to the Ace Data Cloud platform API."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import time
+from collections.abc import Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from airflow_provider_acedata import DEFAULT_HOST, __version__
+from airflow_provider_acedata.auth import BearerAuth
+from airflow_provider_acedata.exceptions import (
+    AceDataApiError,
+    AceDataAuthenticationError,
+    AceDataConfigError,
+    AceDataDuplicationError,
+    AceDataError,
+    AceDataNotFoundError,
+    AceDataPermissionError,
+    AceDataRateLimitError,
+    AceDataServerError,
+    AceDataTransportError,
+    AceDataValidationError,
+)
+from airflow_provider_acedata.masking import mask, mask_payload
+from airflow_provider_acedata.validation import application_key, require_uuid
+from airflow_provider_acedata.version_compat import AIRFLOW_VERSION, BaseHook, Variable
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+PAGE_SIZE = 100
+MAX_BACKOFF = 60.0
+MAX_RETRY_AFTER = 300.0
+IDEMPOTENT_METHODS = frozenset({"GET", "DELETE"})
+
+
+class AceDataHook(BaseHook):
+    """Talk to the Ace Data Cloud platform API with the platform token of an ``acedata`` connection.
+
+    One ``requests.Session`` per hook, a finite timeout on every request, no redirects, retries with
+    exponential backoff for GET/DELETE only, and API errors turned into the types in
+    :mod:`airflow_provider_acedata.exceptions`.
+
+    :param acedata_conn_id: the Airflow connection holding the base URL (host) and token (password).
+    :param timeout: seconds per request; overrides the connection extra ``timeout`` (default 30).
+    :param retry_limit: retries of a GET/DELETE; overrides the extra ``retry_limit`` (default 3).
+    :param retry_delay: base of the exponential backoff; overrides the extra ``retry_delay`` (default 1).
+    :param token: use this token instead of the connection's (e.g. to test a freshly rotated one).
+    """
+
+    conn_name_attr = "acedata_conn_id"
+    default_conn_name = "acedata_default"
+    conn_type = "acedata"
+    hook_name = "Ace Data Cloud"
+
+    def __init__(
+        self,
+        acedata_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        retry_limit: int | None = None,
+        retry_delay: float | None = None,
+        token: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.acedata_conn_id = acedata_conn_id
+        self._timeout = timeout
+        self._retry_limit = retry_limit
+        self._retry_delay = retry_delay
+        if token is not None:
+            mask(token)
+        self._token_override = token
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(acedata_conn_id={self.acedata_conn_id!r})"
+
+    # -- connection -------------------------------------------------------------------------------
+
+    @cached_property
+    def connection(self) -> Connection:
+        """The Airflow connection, fetched once (its password is masked by Airflow on fetch)."""
+        return self.get_connection(self.acedata_conn_id)
+
+    @cached_property
+    def extras(self) -> dict[str, Any]:
+        """The connection extras, accepting the legacy ``extra__acedata__`` prefix too."""
+        raw = self.connection.extra_dejson or {}
+        prefix = f"extra__{self.conn_type}__"
+        return {key.removeprefix(prefix): value for key, value in raw.items() if value not in (None, "")}
+
+    @cached_property
+    def base_url(self) -> str:
+        """The platform's base URL (scheme and host), https unless the host is loopback."""
+        return _base_url(self.connection.host, self.connection.port, self.connection.schema)
+
+    @cached_property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/v1"
+
+    @cached_property
+    def timeout(self) -> float:
+        return self._setting("timeout", self._timeout, 30.0, float, minimum=0.001)
+
+    @cached_property
+    def retry_limit(self) -> int:
+        return int(self._setting("retry_limit", self._retry_limit, 3, int, minimum=0))
+
+    @cached_property
+    def retry_delay(self) -> float:
+        return self._setting("retry_delay", self._retry_delay, 1.0, float, minimum=0)
+
+    @cached_property
+    def token(self) -> str:
+        """The platform token: the ``token_variable`` Variable if set, else the connection password."""
+        token = self._token_override
+        source = "the token argument"
+        if token is None and (variable := self.extras.get("token_variable")):
+            token = Variable.get(str(variable), default=None)
+            source = f"Variable {variable!r}"
+        if token is None:
+            token = self.connection.password
+            source = f"the password of connection {self.acedata_conn_id!r}"
+        token = (token or "").strip()
+        if not token:
+            raise AceDataConfigError(
+                f"No platform token: {source} is empty. Put the token in the password field."
+            )
+        mask(token)
+        if not token.startswith("platform-"):
+            self.log.warning(
+                "The token from %s does not start with 'platform-'; a user JWT works but expires. "
+                "Create a platform token in the console for unattended use.",
+                source,
+            )
+        return token
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One HTTP session per hook: keep-alive, bearer auth and our User-Agent."""
+        session = requests.Session()
+        session.auth = BearerAuth(self.token)
+        session.headers.update(
+            {
+                "Accept": "application/json",
+                "User-Agent": f"airflow-provider-acedata/{__version__} apache-airflow/{AIRFLOW_VERSION} "
+                f"python-requests/{requests.__version__}",
+            }
+        )
+        return session
+
+    @cached_property
+    def user_id(self) -> str:
+        """The id of the account the token belongs to; owner lists must send it."""
+        return str(self.get_current_user()["id"])
+
+    # -- platform tokens --------------------------------------------------------------------------
+
+    def get_current_user(self) -> dict[str, Any]:
+        """Return the account the token authenticates as (``GET /platform-tokens/me/``)."""
+        return self._request("GET", "/platform-tokens/me/")
+
+    def create_platform_token(
+        self, *, tags: list[str] | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Create a platform token for this account; the returned ``token`` is masked at once. Not retried."""
+        body: dict[str, Any] = {}
+        if tags is not None:
+            body["tags"] = list(tags)
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        return self._request("POST", "/platform-tokens/", json=body)
+
+    def get_platform_token(self, token_id: str) -> dict[str, Any]:
+        token_id = require_uuid("token_id", token_id)
+        return self._request("GET", f"/platform-tokens/{token_id}")
+
+    def iter_platform_tokens(self, *, tag: str | None = None) -> Iterator[dict[str, Any]]:
+        """Yield this account's platform tokens (values masked as they arrive), oldest first."""
+        return self._paginate(
+            "/platform-tokens/", {"user_id": self.user_id, "tag": tag, "ordering": "created_at"}
+        )
+
+    def delete_platform_token(self, token_id: str) -> None:
+        """Revoke a platform token; one that is already gone (404) counts as deleted."""
+        token_id = require_uuid("token_id", token_id)
+        try:
+            self._request("DELETE", f"/platform-tokens/{token_id}")
+        except AceDataNotFoundError:
+            self.log.info("Platform token %s was already deleted", token_id)
+
+    # -- applications -----------------------------------------------------------------------------
+
+    def create_application(
+        self,
+        service_id: str | None = None,
+        *,
+        application_type: str = "Usage",
+        scope: str = "Individual",
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Subscribe to a service (``POST /applications/``). Not retried; see ``find_application``."""
+        service_id, application_type, scope = application_key(service_id, application_type, scope)
+        body: dict[str, Any] = {**fields, "type": application_type, "scope": scope}
+        if service_id is not None:
+            body["service_id"] = service_id
+        return self._request("POST", "/applications/", json=body)
+
+    def get_application(self, application_id: str) -> dict[str, Any]:
+        application_id = require_uuid("application_id", application_id)
+        return self._request("GET", f"/applications/{application_id}")
+
+    def iter_applications(
+        self,
+        *,
+        service_id: str | None = None,
+        application_type: str | None = None,
+        scope: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield this account's applications, optionally filtered, oldest first."""
+        params = {
+            "user_id": self.user_id,
+            "service_id": service_id,
+            "type": application_type,
+            "scope": scope,
+            "ordering": "created_at",
+        }
+        return self._paginate("/applications/", params)
+
+    def find_application(
+        self, service_id: str | None, *, application_type: str = "Usage", scope: str = "Individual"
+    ) -> dict[str, Any] | None:
+        """Return the oldest application matching service, type and scope exactly, or None."""
+        service_id, application_type, scope = application_key(service_id, application_type, scope)
+        for application in self.iter_applications(
+            service_id=service_id, application_type=application_type, scope=scope
+        ):
+            if (
+                application.get("type") == application_type
+                and application.get("scope") == scope
+                and (scope == "Global" or application.get("service_id") == service_id)
+            ):
+                return application
+        return None
+
+    # -- Airflow UI -------------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the token with ``GET /platform-tokens/me/``; never raises, never echoes the token."""
+        try:
+            user = self.get_current_user()
+        except Exception as error:
+            return False, self._redact(f"{type(error).__name__}: {error}")
+        return True, f"Connected as {user.get('username') or user.get('email') or user.get('id')}"
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    def _paginate(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Yield every item of a ``{count, items}`` collection, holding one page at a time."""
+        query = {key: value for key, value in params.items() if value is not None}
+        offset = 0
+        while True:
+            page = self._request("GET", path, params={**query, "limit": PAGE_SIZE, "offset": offset})
+            items = page.get("items")
+            if items is None:
+                items = page.get("results") or []
+            if not items:
+                return
+            offset += len(items)
+            count = page.get("count")
+            del page
+            yield from items
+            if isinstance(count, int) and offset >= count:
+                return
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one API call; GET and DELETE are retried on transient failures, anything else never is."""
+        if method not in IDEMPOTENT_METHODS or self.retry_limit == 0:
+            return self._send(method, path, params, json)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry_limit + 1),
+            wait=self._backoff,
+            retry=retry_if_exception(_is_transient),
+            before_sleep=self._log_retry,
+            sleep=_sleep,
+            reraise=True,
+        )
+        return retrying(self._send, method, path, params, json)
+
+    def _send(self, method: str, path: str, params: Mapping[str, Any] | None, json: Any) -> Any:
+        session = self.session
+        started = time.monotonic()
+        try:
+            response = session.request(
+                method,
+                f"{self.api_url}{path}",
+                params=params,
+                json=json,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise AceDataTransportError(
+                f"{method} {path} got no answer within {self.timeout:g}s (timeout)",
+                method=method,
+                path=path,
+                timed_out=True,
+            ) from None
+        except requests.RequestException as error:
+            raise AceDataTransportError(
+                self._redact(f"{method} {path} failed before an answer: {type(error).__name__}: {error}"),
+                method=method,
+                path=path,
+            ) from None
+        self.log.debug(
+            "%s %s -> %s (%.0f ms)", method, path, response.status_code, (time.monotonic() - started) * 1000
+        )
+        if response.status_code >= 300:
+            raise self._api_error(response, method, path)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            payload = response.json()
+        except ValueError:
+            raise AceDataApiError(
+                f"{method} {path} -> {response.status_code}: the answer is not JSON",
+                status_code=response.status_code,
+                method=method,
+                path=path,
+                code="invalid_response",
+            ) from None
+        mask_payload(payload)
+        return payload
+
+    def _api_error(self, response: requests.Response, method: str, path: str) -> AceDataApiError:
+        """Turn an error answer into the matching exception, keeping status, code and message."""
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        code, message, field_errors = _parse_error_body(body)
+        if message is None and body is None:
+            message = response.text.strip()[:200] or response.reason or None
+        if 300 <= status < 400:
+            location = urlsplit(response.headers.get("Location", "")).path
+            message = f"redirect to {location!r} not followed; check the connection host ({self.base_url})"
+        if code == "duplication" or status == 409:
+            kind: type[AceDataApiError] = AceDataDuplicationError
+        elif status in _ERRORS_BY_STATUS:
+            kind = _ERRORS_BY_STATUS[status]
+        elif status >= 500:
+            kind = AceDataServerError
+        else:
+            kind = AceDataApiError
+        text = f"{method} {path} -> {status}"
+        if code:
+            text += f" [{code}]"
+        if message:
+            text += f": {message}"
+        if field_errors:
+            text += f" {field_errors}"
+        if status == 403:
+            text += " (owner lists need user_id; the token may lack this permission)"
+        return kind(
+            self._redact(text),
+            status_code=status,
+            method=method,
+            path=path,
+            code=code,
+            api_message=self._redact(message) if message else None,
+            field_errors={key: self._redact(str(value)) for key, value in field_errors.items()},
+            request_id=response.headers.get("X-Request-Id") or response.headers.get("X-Trace-Id"),
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
+
+    def _redact(self, text: str) -> str:
+        """Remove the token from text that may end up in a log or exception."""
+        token = self.__dict__.get("token") or self._token_override
+        return text.replace(token, "***") if token else text
+
+    def _backoff(self, state: RetryCallState) -> float:
+        """Honour ``Retry-After`` when the server gives one; else exponential backoff with jitter."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, AceDataApiError) and error.retry_after is not None:
+            return min(error.retry_after, MAX_RETRY_AFTER)
+        delay = min(self.retry_delay * 2 ** (state.attempt_number - 1), MAX_BACKOFF)
+        return delay + random.uniform(0, delay / 10)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0
+        self.log.warning("%s; retry %d of %d in %.1fs", error, state.attempt_number, self.retry_limit, wait)
+
+    def _setting(self, name: str, override: Any, default: Any, kind: type, *, minimum: float) -> Any:
+        """Read a numeric setting from the hook argument, else the connection extra, else the default."""
+        value = override if override is not None else self.extras.get(name, default)
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise AceDataConfigError(
+                f"Connection {self.acedata_conn_id!r}: extra {name!r} must be a number, got {value!r}"
+            ) from None
+        if number < minimum:
+            raise AceDataConfigError(
+                f"Connection {self.acedata_conn_id!r}: extra {name!r} must be >= {minimum:g}, got {value!r}"
+            )
+        return number
+
+
+_ERRORS_BY_STATUS: dict[int, type[AceDataApiError]] = {
+    400: AceDataValidationError,
+    401: AceDataAuthenticationError,
+    403: AceDataPermissionError,
+    404: AceDataNotFoundError,
+    429: AceDataRateLimitError,
+}
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Worth retrying a GET/DELETE: no answer, throttled, or a server failure."""
+    return isinstance(error, AceDataTransportError | AceDataRateLimitError | AceDataServerError)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
+    """Normalise the connection host (URL or bare host, with optional port) to ``scheme://host[:port]``."""
+    raw = (host or DEFAULT_HOST).strip().rstrip("/")
+    if "://" not in raw:
+        bare = urlsplit(f"//{raw}").hostname or ""
+        scheme = schema if schema in ("http", "https") else ("http" if _is_loopback(bare) else "https")
+        raw = f"{scheme}://{raw}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AceDataConfigError(f"Connection host must be a URL such as {DEFAULT_HOST!r}, got {host!r}")
+    if parts.username or parts.password:
+        raise AceDataConfigError(
+            "Connection host must not contain credentials; put the token in the password"
+        )
+    if parts.scheme != "https" and not _is_loopback(parts.hostname):
+        raise AceDataConfigError(
+            f"Connection host {parts.hostname!r} must use https (plain http is allowed for loopback only)"
+        )
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    path = parts.path.rstrip("/").removesuffix("/api/v1")
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def _parse_error_body(body: Any) -> tuple[str | None, str | None, dict[str, Any]]:
+    """Read both error dialects: DRF (``detail``, ``code``, field dict) and gateway (``error``)."""
+    if not isinstance(body, dict):
+        return None, (str(body)[:200] if body else None), {}
+    code = body.get("code")
+    message: Any = None
+    field_errors: dict[str, Any] = {}
+    if isinstance(body.get("error"), dict):
+        code = code or body["error"].get("code")
+        message = body["error"].get("message")
+    detail = body.get("detail")
+    if isinstance(detail, dict):
+        code = code or detail.get("code")
+        message = message or detail.get("message") or detail.get("detail")
+    elif detail is not None:
+        message = message or detail
+    if message is None:
+        field_errors = {
+            key: value for key, value in body.items() if key not in ("code", "error", "trace_id", "detail")
+        }
+        if "non_field_errors" in field_errors:
+            message = field_errors.pop("non_field_errors")
+    if isinstance(message, list):
+        message = " ".join(str(item) for item in message)
+    return (str(code) if code else None), (str(message) if message else None), field_errors
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Parse ``Retry-After`` (seconds or an HTTP date) into seconds from now."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = ["AceDataError", "AceDataHook"]

@@ -1,0 +1,97 @@
+"""CreateApplicationOperator: subscribe to a service as a DAG step, idempotently."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataDuplicationError
+from airflow_provider_acedata.validation import application_key, require_choice
+from airflow_provider_acedata.version_compat import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_acedata.hooks.acedata import AceDataHook
+
+IF_EXISTS = ("reuse", "fail", "create")
+SUMMARY_KEYS = ("id", "service_id", "type", "scope", "remaining_amount")
+
+
+class CreateApplicationOperator(BaseOperator):
+    """Create (or reuse) the application of a service and return its id.
+
+    The id lands in XCom ``return_value`` (use ``task.output`` downstream); a small summary without
+    credentials (which hold API keys) is pushed under the key ``application``.
+
+    :param service_id: UUID of the service to subscribe to; empty for a ``Global`` application.
+    :param application_type: ``"Usage"`` (pay per call) or ``"Period"`` (time-based).
+    :param scope: ``"Individual"`` (one service) or ``"Global"`` (shared balance across services).
+    :param if_exists: ``"reuse"`` the existing application of the same service/type/scope, ``"fail"``
+        if there is one, or ``"create"`` (always POST; the platform refuses duplicates).
+    :param acedata_conn_id: the ``acedata`` connection to use.
+    """
+
+    template_fields: Sequence[str] = (
+        "service_id",
+        "application_type",
+        "scope",
+        "if_exists",
+        "acedata_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        service_id: str | None,
+        application_type: str = "Usage",
+        scope: str = "Individual",
+        if_exists: str = "reuse",
+        acedata_conn_id: str = "acedata_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.service_id = service_id
+        self.application_type = application_type
+        self.scope = scope
+        self.if_exists = if_exists
+        self.acedata_conn_id = acedata_conn_id
+
+    @cached_property
+    def hook(self) -> AceDataHook:
+        from airflow_provider_acedata.hooks.acedata import AceDataHook
+
+        return AceDataHook(self.acedata_conn_id)
+
+    def execute(self, context: Context) -> str:
+        service_id, application_type, scope = application_key(
+            self.service_id, self.application_type, self.scope
+        )
+        if_exists = require_choice("if_exists", self.if_exists, IF_EXISTS)
+        key = {"application_type": application_type, "scope": scope}
+        what = f"{scope} {application_type} application" + (f" of service {service_id}" if service_id else "")
+
+        application = None if if_exists == "create" else self.hook.find_application(service_id, **key)
+        created = application is None
+        if application is not None and if_exists == "fail":
+            raise AceDataConflictError(
+                f"The {what} already exists ({application['id']}) and if_exists='fail'"
+            )
+        if application is None:
+            try:
+                application = self.hook.create_application(service_id, **key)
+            except AceDataDuplicationError:
+                if if_exists != "reuse":
+                    raise
+                self.log.info("A concurrent run created the %s first; looking it up", what)
+                application = self.hook.find_application(service_id, **key)
+                if application is None:
+                    raise
+                created = False
+
+        self.log.info("%s %s: %s", "Created" if created else "Reusing", what, application["id"])
+        summary = {name: application.get(name) for name in SUMMARY_KEYS}
+        summary["created"] = created
+        context["ti"].xcom_push(key="application", value=summary)
+        return str(application["id"])

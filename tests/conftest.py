@@ -1,0 +1,43 @@
+"""Test configuration: a throwaway AIRFLOW_HOME set before anything imports Airflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="acedata-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "example_dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+
+TOKEN = "platform-v1-" + "ab12" * 16
+API = "https://platform.example.test/api/v1"
+USER = {"id": "b87f67c1-b04f-4332-99a1-7a5e651331c6", "username": "ada", "email": "ada@example.test"}
+
+
+def connection_json(host: str = "https://platform.example.test", token: str = TOKEN, **extra: object) -> str:
+    """An AIRFLOW_CONN_* value for an acedata connection."""
+    return json.dumps({"conn_type": "acedata", "host": host, "password": token, "extra": extra})
+
+
+@pytest.fixture
+def acedata_conn(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The default acedata connection, pointing at a fake https host; retries without sleeping."""
+    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(retry_delay=0))
+    return "acedata_default"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[None]:
+    """A fresh metadata database for tests that run DAGs in-process with dag.test()."""
+    from airflow.utils import db
+
+    db.resetdb()
+    yield
