@@ -18,9 +18,7 @@ def require_uuid(field: str, value: object) -> str:
             return str(uuid.UUID(value.strip()))
         except ValueError:
             pass
-    raise AceDataInputError(
-        f"{field} must be a UUID such as 'd87e5e99-b797-4ade-9e73-b896896b0461', got {value!r}"
-    )
+    raise AceDataInputError(f"{field} must be a UUID such as 'd87e5e99-b797-4ade-9e73-b896896b0461', got {value!r}")
 
 
 def require_choice(field: str, value: object, allowed: Collection[str]) -> str:

@@ -130,9 +130,7 @@ class AceDataHook(BaseHook):
             source = f"the password of connection {self.acedata_conn_id!r}"
         token = (token or "").strip()
         if not token:
-            raise AceDataConfigError(
-                f"No platform token: {source} is empty. Put the token in the password field."
-            )
+            raise AceDataConfigError(f"No platform token: {source} is empty. Put the token in the password field.")
         mask(token)
         if not token.startswith("platform-"):
             self.log.warning(
@@ -184,9 +182,7 @@ class AceDataHook(BaseHook):
 
     def iter_platform_tokens(self, *, tag: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield this account's platform tokens (values masked as they arrive), oldest first."""
-        return self._paginate(
-            "/platform-tokens/", {"user_id": self.user_id, "tag": tag, "ordering": "created_at"}
-        )
+        return self._paginate("/platform-tokens/", {"user_id": self.user_id, "tag": tag, "ordering": "created_at"})
 
     def delete_platform_token(self, token_id: str) -> None:
         """Revoke a platform token; one that is already gone (404) counts as deleted."""
@@ -326,9 +322,7 @@ class AceDataHook(BaseHook):
                 method=method,
                 path=path,
             ) from None
-        self.log.debug(
-            "%s %s -> %s (%.0f ms)", method, path, response.status_code, (time.monotonic() - started) * 1000
-        )
+        self.log.debug("%s %s -> %s (%.0f ms)", method, path, response.status_code, (time.monotonic() - started) * 1000)
         if response.status_code >= 300:
             raise self._api_error(response, method, path)
         if response.status_code == 204 or not response.content:
@@ -460,9 +454,7 @@ def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AceDataConfigError(f"Connection host must be a URL such as {DEFAULT_HOST!r}, got {host!r}")
     if parts.username or parts.password:
-        raise AceDataConfigError(
-            "Connection host must not contain credentials; put the token in the password"
-        )
+        raise AceDataConfigError("Connection host must not contain credentials; put the token in the password")
     if parts.scheme != "https" and not _is_loopback(parts.hostname):
         raise AceDataConfigError(
             f"Connection host {parts.hostname!r} must use https (plain http is allowed for loopback only)"
@@ -491,9 +483,7 @@ def _parse_error_body(body: Any) -> tuple[str | None, str | None, dict[str, Any]
     elif detail is not None:
         message = message or detail
     if message is None:
-        field_errors = {
-            key: value for key, value in body.items() if key not in ("code", "error", "trace_id", "detail")
-        }
+        field_errors = {key: value for key, value in body.items() if key not in ("code", "error", "trace_id", "detail")}
         if "non_field_errors" in field_errors:
             message = field_errors.pop("non_field_errors")
     if isinstance(message, list):

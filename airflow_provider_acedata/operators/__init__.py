@@ -3,5 +3,9 @@
 from __future__ import annotations
 
 from airflow_provider_acedata.operators.application import CreateApplicationOperator
+from airflow_provider_acedata.operators.platform_token import (
+    DeletePlatformTokenOperator,
+    RotatePlatformTokenOperator,
+)
 
-__all__ = ["CreateApplicationOperator"]
+__all__ = ["CreateApplicationOperator", "DeletePlatformTokenOperator", "RotatePlatformTokenOperator"]

@@ -65,9 +65,7 @@ class CreateApplicationOperator(BaseOperator):
         return AceDataHook(self.acedata_conn_id)
 
     def execute(self, context: Context) -> str:
-        service_id, application_type, scope = application_key(
-            self.service_id, self.application_type, self.scope
-        )
+        service_id, application_type, scope = application_key(self.service_id, self.application_type, self.scope)
         if_exists = require_choice("if_exists", self.if_exists, IF_EXISTS)
         key = {"application_type": application_type, "scope": scope}
         what = f"{scope} {application_type} application" + (f" of service {service_id}" if service_id else "")
@@ -75,9 +73,7 @@ class CreateApplicationOperator(BaseOperator):
         application = None if if_exists == "create" else self.hook.find_application(service_id, **key)
         created = application is None
         if application is not None and if_exists == "fail":
-            raise AceDataConflictError(
-                f"The {what} already exists ({application['id']}) and if_exists='fail'"
-            )
+            raise AceDataConflictError(f"The {what} already exists ({application['id']}) and if_exists='fail'")
         if application is None:
             try:
                 application = self.hook.create_application(service_id, **key)

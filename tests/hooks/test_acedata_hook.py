@@ -58,9 +58,7 @@ class TestRequests:
         sent = me.last_request
         assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
         assert sent.headers["Accept"] == "application/json"
-        assert sent.headers["User-Agent"].startswith(
-            f"airflow-provider-acedata/{__version__} apache-airflow/"
-        )
+        assert sent.headers["User-Agent"].startswith(f"airflow-provider-acedata/{__version__} apache-airflow/")
         assert sent.timeout == 30.0
 
     def test_one_session_per_hook(self, hook, me):
@@ -71,9 +69,7 @@ class TestRequests:
         assert me.call_count == 2
 
     def test_timeout_and_retry_settings_from_extras(self, monkeypatch, requests_mock):
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(timeout="5", retry_limit="1", retry_delay=0)
-        )
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(timeout="5", retry_limit="1", retry_delay=0))
         hook = AceDataHook()
         route = requests_mock.get(f"{API}/platform-tokens/me/", status_code=503)
         with pytest.raises(AceDataServerError):
@@ -132,9 +128,7 @@ class TestConnectionHost:
         monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(conn))
         assert AceDataHook().base_url == expected
 
-    @pytest.mark.parametrize(
-        "host", ["http://platform.acedata.cloud", "http://10.0.0.5:8080", "ftp://x.test"]
-    )
+    @pytest.mark.parametrize("host", ["http://platform.acedata.cloud", "http://10.0.0.5:8080", "ftp://x.test"])
     def test_plain_http_to_a_remote_host_is_refused(self, monkeypatch, requests_mock, host):
         monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(host=host))
         with pytest.raises(AceDataConfigError):
@@ -284,9 +278,7 @@ class TestErrors:
     )
     def test_status_maps_to_exception(self, hook, requests_mock, status, body, kind, code):
         kwargs = {"json": body} if body is not None else {"text": "Bad Gateway"}
-        requests_mock.post(
-            f"{API}/applications/", status_code=status, headers={"X-Request-Id": "req-1"}, **kwargs
-        )
+        requests_mock.post(f"{API}/applications/", status_code=status, headers={"X-Request-Id": "req-1"}, **kwargs)
         with pytest.raises(kind) as caught:
             hook.create_application(SERVICE)
         error = caught.value
@@ -318,9 +310,7 @@ class TestErrors:
         assert caught.value.api_message == "dup"
 
     def test_delete_of_missing_token_counts_as_deleted(self, hook, requests_mock):
-        route = requests_mock.delete(
-            f"{API}/platform-tokens/{APP_ID}", status_code=404, json={"detail": "Not found."}
-        )
+        route = requests_mock.delete(f"{API}/platform-tokens/{APP_ID}", status_code=404, json={"detail": "Not found."})
         assert hook.delete_platform_token(APP_ID) is None
         assert route.call_count == 1
 
@@ -382,9 +372,7 @@ class TestRetries:
         assert route.call_count == 2
 
     def test_delete_retried(self, hook, requests_mock):
-        route = requests_mock.delete(
-            f"{API}/platform-tokens/{APP_ID}", [{"status_code": 500}, {"status_code": 204}]
-        )
+        route = requests_mock.delete(f"{API}/platform-tokens/{APP_ID}", [{"status_code": 500}, {"status_code": 204}])
         hook.delete_platform_token(APP_ID)
         assert route.call_count == 2
 
@@ -409,9 +397,7 @@ class TestRetries:
         assert caught.value.timed_out
 
     def test_4xx_not_retried(self, hook, requests_mock):
-        route = requests_mock.get(
-            f"{API}/platform-tokens/me/", status_code=401, json={"detail": "Invalid token."}
-        )
+        route = requests_mock.get(f"{API}/platform-tokens/me/", status_code=401, json={"detail": "Invalid token."})
         with pytest.raises(AceDataAuthenticationError):
             hook.get_current_user()
         assert route.call_count == 1
@@ -419,9 +405,7 @@ class TestRetries:
 
 class TestSecrets:
     def test_token_never_in_exception_or_repr(self, hook, requests_mock):
-        requests_mock.get(
-            f"{API}/platform-tokens/me/", status_code=401, json={"detail": f"Invalid token {TOKEN}"}
-        )
+        requests_mock.get(f"{API}/platform-tokens/me/", status_code=401, json={"detail": f"Invalid token {TOKEN}"})
         with pytest.raises(AceDataAuthenticationError) as caught:
             hook.get_current_user()
         for text in (
@@ -439,9 +423,7 @@ class TestSecrets:
 
     def test_new_platform_token_masked_on_receipt(self, hook, requests_mock):
         new = "platform-v1-" + "9f8e" * 16
-        route = requests_mock.post(
-            f"{API}/platform-tokens/", status_code=201, json={"id": APP_ID, "token": new}
-        )
+        route = requests_mock.post(f"{API}/platform-tokens/", status_code=201, json={"id": APP_ID, "token": new})
         created = hook.create_platform_token(tags=["rotation"], metadata={"rotated_from": "x"})
         assert created["token"] == new
         assert route.last_request.json() == {"tags": ["rotation"], "metadata": {"rotated_from": "x"}}

@@ -1,0 +1,214 @@
+"""The platform-token rotation protocol: lease, identify, create, test, store, finish.
+
+Modelled on AWS Secrets Manager's rotation. The old token is revoked only after the new one was tested
+and stored; a failure at any step leaves a working token in the store; whatever a failed or killed run
+leaves alive is tagged, and the next run's finish revokes it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_acedata.exceptions import AceDataError
+from airflow_provider_acedata.hooks.acedata import AceDataHook
+from airflow_provider_acedata.lease import RotationLease, created_at
+from airflow_provider_acedata.masking import fingerprint, mask
+from airflow_provider_acedata.token_stores import TokenStore
+
+STEPS = ("leased", "identified", "created", "tested", "stored", "finished")
+
+
+class RotationError(AceDataError):
+    """The rotation stopped; the message says which tokens are alive and which one the store holds."""
+
+
+@dataclass
+class RotationResult:
+    """What a rotation did, by token id (never a token)."""
+
+    new_token_id: str
+    previous_token_id: str
+    revoked_token_ids: list[str] = field(default_factory=list)
+    kept_token_ids: list[str] = field(default_factory=list)
+
+
+def rotation_tag(conn_id: str) -> str:
+    """The tag of the tokens a rotation of ``conn_id`` creates."""
+    return f"airflow-rotation:{conn_id}"
+
+
+class TokenRotation:
+    """Rotate the platform token of one ``acedata`` connection into a :class:`TokenStore`.
+
+    :param checkpoint: called with each step's name as it completes (see ``STEPS``); tests use it to
+        crash or interleave runs between steps.
+    """
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        token_store: TokenStore,
+        keep_previous: int = 0,
+        tag: str | None = None,
+        lease_ttl: float = 600.0,
+        lease_wait: float = 300.0,
+        lease_poll: float = 2.0,
+        metadata: dict[str, Any] | None = None,
+        log: Any = None,
+        checkpoint: Callable[[str], None] | None = None,
+    ) -> None:
+        self.conn_id = conn_id
+        self.store = token_store
+        self.keep_previous = keep_previous
+        self.tag = tag or rotation_tag(conn_id)
+        self.metadata = metadata or {}
+        self.log = log
+        self._checkpoint = checkpoint or (lambda step: None)
+        self.lease = RotationLease(
+            self._hook,
+            tag=f"{self.tag}:lock",
+            ttl=lease_ttl,
+            wait=lease_wait,
+            poll=lease_poll,
+            metadata={**self.metadata, "conn_id": conn_id},
+        )
+
+    def _hook(self, token: str | None = None) -> AceDataHook:
+        """A hook on the connection as stored now (or bound to ``token``)."""
+        return AceDataHook(self.conn_id, token=token)
+
+    def _info(self, message: str, *args: Any) -> None:
+        if self.log is not None:
+            self.log.info(message, *args)
+
+    def run(self) -> RotationResult:
+        self.lease.acquire()
+        self._info("Rotation lease taken (lock token %s)", self.lease.token_id)
+        self._checkpoint("leased")
+        release_with: AceDataHook | None = None
+        try:
+            current = self._hook()
+            user_id = current.user_id
+            old = self._identify(current)
+            self._info("Current token %s (%s) of user %s", old["id"], fingerprint(current.token), user_id)
+            self._checkpoint("identified")
+
+            self.lease.check()
+            new = current.create_platform_token(
+                tags=[self.tag],
+                metadata={**self.metadata, "rotated_from": old["id"], "conn_id": self.conn_id},
+            )
+            mask(new["token"])
+            self._info("Created token %s (%s)", new["id"], fingerprint(new["token"]))
+            self._checkpoint("created")
+
+            fresh = self._hook(token=new["token"])
+            fresh.user_id = user_id
+            self._test(fresh, new, user_id, cleanup=current)
+            self._info("Tested token %s: it authenticates as user %s", new["id"], user_id)
+            self._checkpoint("tested")
+
+            self.lease.check()
+            self._store(new, cleanup=current)
+            release_with = fresh
+            self._info("Stored token %s in %r", new["id"], self.store)
+            self._checkpoint("stored")
+
+            self.lease.check()
+            result = self._finish(fresh, old, new)
+            self._info(
+                "Revoked %d previous token(s) %s; kept %s",
+                len(result.revoked_token_ids),
+                result.revoked_token_ids,
+                result.kept_token_ids,
+            )
+            self._checkpoint("finished")
+            return result
+        finally:
+            self.lease.release(release_with)
+
+    def _identify(self, hook: AceDataHook) -> dict[str, Any]:
+        """Find the stored token's own record by comparing token values in constant time."""
+        token = hook.token.encode()
+        for record in hook.iter_platform_tokens():
+            if hmac.compare_digest(str(record.get("token", "")).encode(), token):
+                return record
+        raise RotationError(
+            f"The token of connection {self.conn_id!r} is not one of this account's platform tokens (a user "
+            "JWT cannot be rotated); nothing was changed"
+        )
+
+    def _test(self, fresh: AceDataHook, new: dict[str, Any], user_id: str, *, cleanup: AceDataHook) -> None:
+        """The new token must authenticate as the same user; otherwise it is revoked and the old one kept."""
+        try:
+            seen = str(fresh.get_current_user().get("id"))
+            if seen != user_id:
+                raise RotationError(f"The new token {new['id']} authenticates as {seen}, not {user_id}")
+        except AceDataError as error:
+            revoked = self._revoke_quietly(cleanup, str(new["id"]))
+            raise RotationError(
+                f"The new token {new['id']} failed its test ({error}); it was "
+                f"{'revoked' if revoked else 'left for the next rotation to revoke'}; the stored token is unchanged"
+            ) from error
+
+    def _store(self, new: dict[str, Any], *, cleanup: AceDataHook) -> None:
+        """Save the new token; if saving fails, find out whether it was written before deciding anything."""
+        try:
+            self.store.save(new["token"])
+            return
+        except Exception as error:
+            held = self.store.holds(new["token"])
+            if held is True:
+                self._info("The store raised (%s) but holds the new token; carrying on", type(error).__name__)
+                return
+            if held is False:
+                revoked = self._revoke_quietly(cleanup, str(new["id"]))
+                outcome = "revoked" if revoked else "left for the next rotation to revoke"
+                raise RotationError(
+                    f"Storing the new token failed ({type(error).__name__}: {error}); the store still holds the "
+                    f"old token, which keeps working; the new token {new['id']} was {outcome}"
+                ) from error
+            raise RotationError(
+                f"Storing the new token failed ({type(error).__name__}: {error}) and the store cannot say what it "
+                f"holds; both the old and the new token {new['id']} stay alive so nobody is locked out; the next "
+                "rotation revokes whichever is not stored"
+            ) from error
+
+    def _finish(self, hook: AceDataHook, old: dict[str, Any], new: dict[str, Any]) -> RotationResult:
+        """Revoke the previous tokens beyond the grace window, never the new one nor newer ones."""
+        new_id, old_id = str(new["id"]), str(old["id"])
+        born = created_at(new)
+        tokens = {str(t["id"]): t for t in hook.iter_platform_tokens()}
+        chain = {old_id}
+        for token in tokens.values():
+            if self.tag in (token.get("tags") or []):
+                chain.add(str(token["id"]))
+                rotated_from = (token.get("metadata") or {}).get("rotated_from")
+                if rotated_from:
+                    chain.add(str(rotated_from))
+        previous = [
+            tokens[token_id]
+            for token_id in chain
+            if token_id in tokens and token_id != new_id and created_at(tokens[token_id]) < born
+        ]
+        previous.sort(key=lambda t: (str(t["id"]) != old_id, -created_at(t).timestamp()))
+        kept = [str(t["id"]) for t in previous[: self.keep_previous]]
+        revoked = []
+        for token in previous[self.keep_previous :]:
+            hook.delete_platform_token(str(token["id"]))
+            revoked.append(str(token["id"]))
+        return RotationResult(
+            new_token_id=new_id, previous_token_id=old_id, revoked_token_ids=revoked, kept_token_ids=kept
+        )
+
+    @staticmethod
+    def _revoke_quietly(hook: AceDataHook, token_id: str) -> bool:
+        try:
+            hook.delete_platform_token(token_id)
+        except AceDataError:
+            return False
+        return True
