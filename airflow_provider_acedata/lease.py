@@ -2,14 +2,17 @@
 
 Tasks of a distributed executor share no memory or disk, and ``airflow tasks test`` or ``dag.test()`` bypass
 the scheduler's pools, but every run talks to the same platform. A run takes the lease by creating a
-platform token tagged ``<lock tag>``; among the live, unexpired lock tokens the one created first (server
-time, then id) holds the lease. Everyone else waits, bounded, and gives up. The holder deletes its lock
-token when done; a holder that was killed leaves it behind until it expires (``ttl``), when the next run
-deletes it. A holder checks, before each step that changes state, that its own lease has not run out.
+platform token tagged with the lock tag; among the live, unexpired lock tokens the one created first
+(server time, then id) holds the lease. A run that is not the holder deletes its own lock token and waits,
+listing the locks, until the holder is gone, then tries again; it gives up after ``wait`` seconds. The
+holder deletes its lock token when done; a holder that was killed leaves it behind until it expires
+(``ttl`` after creation, judged in the platform's clock), when the next run deletes it. The holder checks,
+before each step that changes state, that its lease has not run out.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -25,6 +28,21 @@ class LeaseError(AceDataError):
     """The rotation lease could not be taken in time, or ran out while held."""
 
 
+def revoke_marked(hook: AceDataHook, *, tag: str, key: str, value: str) -> list[str]:
+    """Revoke the tokens tagged ``tag`` whose metadata ``key`` is ``value``: a create whose answer was lost."""
+    try:
+        marked = [
+            str(token["id"])
+            for token in hook.iter_platform_tokens(tag=tag)
+            if (token.get("metadata") or {}).get(key) == value
+        ]
+        for token_id in marked:
+            hook.delete_platform_token(token_id)
+    except AceDataError:
+        return []
+    return marked
+
+
 def created_at(token: dict[str, Any]) -> datetime:
     """The server's creation time of a platform token."""
     return datetime.fromisoformat(str(token["created_at"]).replace("Z", "+00:00"))
@@ -33,7 +51,8 @@ def created_at(token: dict[str, Any]) -> datetime:
 class RotationLease:
     """Mutual exclusion between rotation runs, kept as a lock-tagged platform token.
 
-    :param hook_factory: builds a hook on the connection as it is stored *now* (a fresh read).
+    :param hook_factory: builds a hook on the connection as it is stored *now* (a fresh read), or bound
+        to the ``token`` keyword.
     :param tag: the lock tag; one per rotated connection.
     :param ttl: seconds after which an unreleased lease counts as abandoned.
     :param wait: seconds to wait for another run's lease before giving up.
@@ -62,30 +81,33 @@ class RotationLease:
         self._sleep = sleep
         self.token_id: str | None = None
         self._hook: AceDataHook | None = None
-        self._created_at: datetime | None = None
         self._acquired_at: float | None = None
+        self._clock: tuple[datetime, float] | None = None
 
     def acquire(self) -> None:
-        """Create this run's lock token and wait until it is the oldest live one."""
-        record = self._create_lock()
-        self.token_id = str(record["id"])
-        self._created_at = created_at(record)
+        """Take the lease, waiting (bounded) while another run holds it."""
         started = time.monotonic()
-        self._hook = self._hook_factory(token=record["token"])
-        self._hook.user_id = str(record["user_id"])
         while True:
-            holder = self._current_holder(time.monotonic() - started)
-            if str(holder["id"]) == self.token_id:
-                self._acquired_at = started
+            record = self._create_lock()
+            self._clock = (created_at(record), time.monotonic())
+            self.token_id = str(record["id"])
+            self._hook = self._bind(self._hook_factory(token=record["token"]), record)
+            holder = self._holder(self._hook)
+            if holder is not None and str(holder["id"]) == self.token_id:
+                self._acquired_at = self._clock[1]
                 return
-            waited = time.monotonic() - started
-            if waited >= self.wait:
-                self.release(self._hook)
-                raise LeaseError(
-                    f"Another rotation of this connection holds the lease (lock token {holder['id']}, created "
-                    f"{holder['created_at']}); gave up after {waited:.0f}s. It expires {self.ttl:g}s after creation."
-                )
-            self._sleep(min(self.poll, max(self.wait - waited, 0.01)))
+            self.release()
+            while True:
+                waited = time.monotonic() - started
+                if waited >= self.wait:
+                    raise LeaseError(
+                        f"Another rotation of this connection holds the lease ({holder and holder['id']}); gave up "
+                        f"after {waited:.0f}s. A lease expires {self.ttl:g}s after it was taken."
+                    )
+                self._sleep(min(self.poll, max(self.wait - waited, 0.01)))
+                holder = self._holder(self._bind(self._hook_factory(), record))
+                if holder is None:
+                    break
 
     def check(self) -> None:
         """Raise if this run's lease is about to run out, before a step that changes state."""
@@ -106,32 +128,46 @@ class RotationLease:
                 candidate.delete_platform_token(self.token_id)
             except AceDataError:
                 continue
-            self.token_id = None
-            self._acquired_at = None
-            return
+            break
+        self.token_id = None
+        self._acquired_at = None
+
+    @staticmethod
+    def _bind(hook: AceDataHook, record: dict[str, Any]) -> AceDataHook:
+        """Tell the hook whose tokens it lists, sparing it a ``GET /me``."""
+        hook.user_id = str(record["user_id"])
+        return hook
 
     def _create_lock(self) -> dict[str, Any]:
+        """Create a lock token; if the answer is lost, delete whatever was created under this attempt's nonce."""
+        nonce = secrets.token_hex(8)
+        metadata = {**self.metadata, "purpose": "rotation-lease", "ttl_seconds": self.ttl, "lease_id": nonce}
+        hook = self._hook_factory()
         try:
-            return self._hook_factory().create_platform_token(tags=[self.tag], metadata=self._lock_metadata())
-        except AceDataAuthenticationError:
-            # The token read a moment ago may have just been rotated by another run: read it again.
-            return self._hook_factory().create_platform_token(tags=[self.tag], metadata=self._lock_metadata())
+            try:
+                return hook.create_platform_token(tags=[self.tag], metadata=metadata)
+            except AceDataAuthenticationError:
+                # The token read a moment ago may have just been rotated by another run: read it again.
+                hook = self._hook_factory()
+                return hook.create_platform_token(tags=[self.tag], metadata=metadata)
+        except AceDataError as error:
+            orphans = revoke_marked(hook, tag=self.tag, key="lease_id", value=nonce)
+            raise LeaseError(
+                f"Could not take the rotation lease ({error}); nothing was changed"
+                + (f"; the lock token created anyway ({', '.join(orphans)}) was deleted" if orphans else "")
+            ) from error
 
-    def _lock_metadata(self) -> dict[str, Any]:
-        return {**self.metadata, "purpose": "rotation-lease", "ttl_seconds": self.ttl}
-
-    def _current_holder(self, elapsed: float) -> dict[str, Any]:
-        """The oldest unexpired lock token; expired ones are deleted on the way."""
-        assert self._hook is not None and self._created_at is not None
-        now = self._created_at + timedelta(seconds=elapsed)
+    def _holder(self, hook: AceDataHook) -> dict[str, Any] | None:
+        """The oldest unexpired lock token, if any; expired ones are deleted on the way."""
+        assert self._clock is not None
+        anchor, at = self._clock
+        now = anchor + timedelta(seconds=time.monotonic() - at)
         live = []
-        for lock in self._hook.iter_platform_tokens(tag=self.tag):
+        for lock in hook.iter_platform_tokens(tag=self.tag):
             if self.tag not in (lock.get("tags") or []):
                 continue
-            if str(lock["id"]) != self.token_id and created_at(lock) + timedelta(seconds=self.ttl) < now:
-                self._hook.delete_platform_token(str(lock["id"]))
+            if created_at(lock) + timedelta(seconds=self.ttl) < now:
+                hook.delete_platform_token(str(lock["id"]))
                 continue
             live.append(lock)
-        if not any(str(lock["id"]) == self.token_id for lock in live):
-            raise LeaseError(f"This run's lock token {self.token_id} is gone; another run took it for expired")
-        return min(live, key=lambda lock: (created_at(lock), str(lock["id"])))
+        return min(live, key=lambda lock: (created_at(lock), str(lock["id"])), default=None)

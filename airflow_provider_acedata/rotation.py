@@ -8,13 +8,14 @@ leaves alive is tagged, and the next run's finish revokes it.
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_acedata.exceptions import AceDataError
 from airflow_provider_acedata.hooks.acedata import AceDataHook
-from airflow_provider_acedata.lease import RotationLease, created_at
+from airflow_provider_acedata.lease import RotationLease, created_at, revoke_marked
 from airflow_provider_acedata.masking import fingerprint, mask
 from airflow_provider_acedata.token_stores import TokenStore
 
@@ -97,22 +98,23 @@ class TokenRotation:
             self._info("Current token %s (%s) of user %s", old["id"], fingerprint(current.token), user_id)
             self._checkpoint("identified")
 
-            self.lease.check()
-            new = current.create_platform_token(
-                tags=[self.tag],
-                metadata={**self.metadata, "rotated_from": old["id"], "conn_id": self.conn_id},
-            )
-            mask(new["token"])
+            new = self._create(current, old)
             self._info("Created token %s (%s)", new["id"], fingerprint(new["token"]))
             self._checkpoint("created")
 
             fresh = self._hook(token=new["token"])
             fresh.user_id = user_id
-            self._test(fresh, new, user_id, cleanup=current)
-            self._info("Tested token %s: it authenticates as user %s", new["id"], user_id)
-            self._checkpoint("tested")
-
-            self.lease.check()
+            try:
+                self._test(fresh, new, user_id)
+                self._info("Tested token %s: it authenticates as user %s", new["id"], user_id)
+                self._checkpoint("tested")
+                self.lease.check()
+            except Exception as error:
+                outcome = "revoked" if self._revoke_quietly(current, str(new["id"])) else "left for the next rotation"
+                raise RotationError(
+                    f"Stopped before storing the new token {new['id']} ({error}); it was {outcome}; the stored "
+                    "token is unchanged and still works"
+                ) from error
             self._store(new, cleanup=current)
             release_with = fresh
             self._info("Stored token %s in %r", new["id"], self.store)
@@ -142,18 +144,28 @@ class TokenRotation:
             "JWT cannot be rotated); nothing was changed"
         )
 
-    def _test(self, fresh: AceDataHook, new: dict[str, Any], user_id: str, *, cleanup: AceDataHook) -> None:
-        """The new token must authenticate as the same user; otherwise it is revoked and the old one kept."""
+    def _create(self, hook: AceDataHook, old: dict[str, Any]) -> dict[str, Any]:
+        """Create the new token; if the answer is lost, find it by this run's nonce and revoke it."""
+        self.lease.check()
+        nonce = secrets.token_hex(8)
+        metadata = {**self.metadata, "rotated_from": old["id"], "conn_id": self.conn_id, "rotation_id": nonce}
         try:
-            seen = str(fresh.get_current_user().get("id"))
-            if seen != user_id:
-                raise RotationError(f"The new token {new['id']} authenticates as {seen}, not {user_id}")
+            new = hook.create_platform_token(tags=[self.tag], metadata=metadata)
         except AceDataError as error:
-            revoked = self._revoke_quietly(cleanup, str(new["id"]))
+            orphans = revoke_marked(hook, tag=self.tag, key="rotation_id", value=nonce)
             raise RotationError(
-                f"The new token {new['id']} failed its test ({error}); it was "
-                f"{'revoked' if revoked else 'left for the next rotation to revoke'}; the stored token is unchanged"
+                f"Creating the new token failed ({error}); the stored token is unchanged"
+                + (f"; the token the platform created anyway ({', '.join(orphans)}) was revoked" if orphans else "")
             ) from error
+        mask(new["token"])
+        return new
+
+    @staticmethod
+    def _test(fresh: AceDataHook, new: dict[str, Any], user_id: str) -> None:
+        """The new token must authenticate as the same user before anything relies on it."""
+        seen = str(fresh.get_current_user().get("id"))
+        if seen != user_id:
+            raise RotationError(f"the new token {new['id']} authenticates as {seen}, not {user_id}")
 
     def _store(self, new: dict[str, Any], *, cleanup: AceDataHook) -> None:
         """Save the new token; if saving fails, find out whether it was written before deciding anything."""
