@@ -1,0 +1,529 @@
+"""The platform API's routes and views over a PlatformStore: auth, validation, paging, DRF-style errors."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from airflow_provider_acedata.testing._http import (
+    ApiError,
+    Response,
+    not_found,
+    permission_denied,
+    validation_error,
+)
+from airflow_provider_acedata.testing._store import PlatformStore, format_time
+
+API_PREFIX: Final = "/api/v1"
+MAX_LIMIT: Final = 100
+DEFAULT_LIMIT: Final = 10
+APPLICATION_TYPES: Final = ("Usage", "Period")
+APPLICATION_SCOPES: Final = ("Individual", "Global")
+SERVICE_TYPES: Final = ("Api", "Proxy", "Integration", "Dataset", "Introduction", "Agent")
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+_NOT_PROVIDED: Final = "Authentication credentials were not provided."
+_INVALID_TOKEN: Final = "Invalid token."
+
+Errors = dict[str, list[str]]
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+@dataclass
+class Request:
+    """A routed request as a view sees it; ``user`` is None only on public routes."""
+
+    method: str
+    query: dict[str, list[str]]
+    body: Any
+    user: dict[str, Any] | None
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str:
+        """The authenticated user's id (views behind auth only)."""
+        assert self.user is not None
+        return str(self.user["id"])
+
+
+View = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A path pattern (relative to /api/v1) and its views by method."""
+
+    pattern: re.Pattern[str]
+    views: dict[str, View]
+    public: bool = False
+
+
+class PlatformApi:
+    """Dispatches HTTP requests to views, mimicking the Django REST Framework backend."""
+
+    def __init__(self, store: PlatformStore) -> None:
+        self.store = store
+        self.routes = [
+            self._route(r"/platform-tokens", GET=self.list_tokens, POST=self.create_token),
+            self._route(r"/platform-tokens/me", GET=self.me),
+            self._route(r"/platform-tokens/(?P<id>[^/]+)", GET=self.get_token, DELETE=self.delete_token),
+            self._route(r"/services", public=True, GET=self.list_services),
+            self._route(r"/services/(?P<id>[^/]+)", public=True, GET=self.get_service),
+            self._route(r"/applications", GET=self.list_applications, POST=self.create_application),
+            self._route(r"/applications/(?P<id>[^/]+)", GET=self.get_application),
+            self._route(r"/credentials", GET=self.list_credentials, POST=self.create_credential),
+            self._route(
+                r"/credentials/(?P<id>[^/]+)",
+                GET=self.get_credential,
+                PATCH=self.update_credential,
+                PUT=self.update_credential,
+                DELETE=self.delete_credential,
+            ),
+            self._route(r"/credentials/(?P<id>[^/]+)/rotate", POST=self.rotate_credential),
+        ]
+
+    @staticmethod
+    def _route(path: str, *, public: bool = False, **views: View) -> Route:
+        return Route(re.compile(f"^{path}/?$"), views, public)
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        body_valid: bool,
+        authorization: str | None,
+    ) -> Response:
+        """Answer one request; never raises for client errors."""
+        try:
+            return self._dispatch(method, path, query, body, body_valid, authorization)
+        except ApiError as error:
+            return error.response()
+
+    def _dispatch(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        body_valid: bool,
+        authorization: str | None,
+    ) -> Response:
+        with self.store.lock:
+            self.store.apply_due()
+            if not path.startswith(API_PREFIX + "/"):
+                raise not_found()
+            relative = path[len(API_PREFIX) :]
+            for route in self.routes:
+                match = route.pattern.match(relative)
+                if match:
+                    break
+            else:
+                raise not_found()
+            user = self._authenticate(authorization, required=not route.public)
+            lookup = "GET" if method == "HEAD" else method
+            view = route.views.get(lookup)
+            if view is None:
+                allow = ", ".join(sorted(route.views))
+                raise ApiError(405, {"detail": f'Method "{method}" not allowed.'}, {"Allow": allow})
+            if method in _BODY_METHODS and not body_valid:
+                raise ApiError(400, {"detail": "JSON parse error"})
+            params = {key: _canonical(value) for key, value in match.groupdict().items()}
+            return view(Request(method, query, body, user, params))
+
+    def _authenticate(self, authorization: str | None, *, required: bool) -> dict[str, Any] | None:
+        if authorization and authorization.strip().partition(" ")[0].lower() == "bearer":
+            token = bearer_token(authorization)
+            found = self.store.authenticate(token) if token else None
+            if found is None:
+                raise _unauthorized(_INVALID_TOKEN)
+            return found[0]
+        if required:
+            raise _unauthorized(_NOT_PROVIDED)
+        return None
+
+    def me(self, request: Request) -> Response:
+        """``GET /platform-tokens/me/``: who the token belongs to."""
+        assert request.user is not None
+        return Response(200, dict(request.user, permissions=list(request.user["permissions"])))
+
+    def list_tokens(self, request: Request) -> Response:
+        """``GET /platform-tokens/``: the caller's tokens, full values included, as the real API does."""
+        _require_owner(request)
+        tokens = [t for t in self.store.tokens.values() if t["user_id"] == request.user_id]
+        tag = _last(request.query, "tag")
+        if tag:
+            tokens = [t for t in tokens if tag in (t["tags"] or [])]
+        return _page(_ordered(tokens, request.query), request.query)
+
+    def create_token(self, request: Request) -> Response:
+        """``POST /platform-tokens/``: mint a token for the caller."""
+        data = _object_body(request.body, allow_empty=True)
+        errors: Errors = {}
+        tags = _tags(data, errors)
+        metadata = _metadata(data, errors)
+        if errors:
+            raise validation_error(errors)
+        if data.get("user_id") not in (None, request.user_id):
+            raise permission_denied()
+        return Response(201, self.store.add_token(request.user_id, tags=tags, metadata=metadata))
+
+    def _own_token(self, request: Request) -> dict[str, Any]:
+        token = self.store.tokens.get(request.params["id"])
+        if token is None or token["user_id"] != request.user_id:
+            raise not_found()
+        return token
+
+    def get_token(self, request: Request) -> Response:
+        """``GET /platform-tokens/{id}``."""
+        return Response(200, self._own_token(request))
+
+    def delete_token(self, request: Request) -> Response:
+        """``DELETE /platform-tokens/{id}``: revoke; a token may revoke itself."""
+        self.store.delete_token(self._own_token(request)["id"])
+        return Response(204)
+
+    def list_services(self, request: Request) -> Response:
+        """``GET /services/``: public catalogue; ``alias`` is ignored, like the real server does."""
+        ids = [_uuid_param("id", value) for value in _all(request.query, "id")]
+        types = _choices(request.query, "type", SERVICE_TYPES)
+        tags = _all(request.query, "tag")
+        user_id = request.user_id if request.user else None
+        services = [
+            self.store.render_service(s, user_id)
+            for s in self.store.services.values()
+            if (not ids or s["id"] in ids)
+            and (not types or s["type"] in types)
+            and (not tags or any(t in (s["tags"] or []) for t in tags))
+        ]
+        return _page(services, request.query)
+
+    def get_service(self, request: Request) -> Response:
+        """``GET /services/{id_or_alias}``."""
+        key = request.params["id"]
+        user_id = request.user_id if request.user else None
+        for service in self.store.services.values():
+            if key in (service["id"], service["alias"]):
+                return Response(200, self.store.render_service(service, user_id))
+        raise not_found()
+
+    def list_applications(self, request: Request) -> Response:
+        """``GET /applications/``: the caller's applications, filtered by service, type and scope."""
+        _require_owner(request)
+        service_ids = [_uuid_param("service_id", v) for v in _all(request.query, "service_id")]
+        types = _choices(request.query, "type", APPLICATION_TYPES)
+        scopes = _choices(request.query, "scope", APPLICATION_SCOPES)
+        apps = [
+            a
+            for a in self.store.applications.values()
+            if a["user_id"] == request.user_id
+            and (not service_ids or a["service_id"] in service_ids)
+            and (not types or a["type"] in types)
+            and (not scopes or a["scope"] in scopes)
+        ]
+        return _page([self.store.render_application(a) for a in _ordered(apps, request.query)], request.query)
+
+    def create_application(self, request: Request) -> Response:
+        """``POST /applications/``: subscribe to a service; one application per (service, type, scope)."""
+        data = _object_body(request.body)
+        errors: Errors = {}
+        type_ = _choice(data, "type", APPLICATION_TYPES, "Usage", errors)
+        scope = _choice(data, "scope", APPLICATION_SCOPES, "Individual", errors)
+        service_id = data.get("service_id")
+        if scope == "Global":
+            if service_id is not None:
+                errors["service_id"] = ["Must be empty for a Global application."]
+        elif service_id is None:
+            errors["service_id"] = ["This field is required." if "service_id" not in data else _NULL]
+        elif not _is_uuid(service_id):
+            errors["service_id"] = ["Must be a valid UUID."]
+        tags = _tags(data, errors)
+        metadata = _metadata(data, errors)
+        allow_consume_global = _boolean(data, "allow_consume_global", True, errors)
+        expired_at = _datetime(data, "expired_at", errors)
+        if errors:
+            raise validation_error(errors)
+        app = self.store.add_application(
+            request.user_id,
+            _canonical(service_id) if service_id is not None else None,
+            type_=type_,
+            scope=scope,
+            tags=tags,
+            metadata=metadata,
+            allow_consume_global=allow_consume_global,
+            expired_at=expired_at,
+        )
+        return Response(201, self.store.render_application(app))
+
+    def get_application(self, request: Request) -> Response:
+        """``GET /applications/{id}``: includes current credentials and balance."""
+        app = self.store.applications.get(request.params["id"])
+        if app is None or app["user_id"] != request.user_id:
+            raise not_found()
+        return Response(200, self.store.render_application(app))
+
+    def list_credentials(self, request: Request) -> Response:
+        """``GET /credentials/``: the caller's API keys, full tokens included."""
+        _require_owner(request)
+        application_ids = [_uuid_param("application_id", v) for v in _all(request.query, "application_id")]
+        names = _all(request.query, "name")
+        hosts = _all(request.query, "host")
+        credentials = [
+            c
+            for c in self.store.credentials.values()
+            if c["user_id"] == request.user_id
+            and (not application_ids or c["application_id"] in application_ids)
+            and (not names or c["name"] in names)
+            and (not hosts or c["host"] in hosts)
+        ]
+        return _page(_ordered(credentials, request.query), request.query)
+
+    def create_credential(self, request: Request) -> Response:
+        """``POST /credentials/``: a new API key for one of the caller's applications."""
+        data = _object_body(request.body)
+        errors: Errors = {}
+        application_id = data.get("application_id")
+        if application_id is None:
+            errors["application_id"] = ["This field is required." if "application_id" not in data else _NULL]
+        elif not _is_uuid(application_id):
+            errors["application_id"] = ["Must be a valid UUID."]
+        else:
+            app = self.store.applications.get(_canonical(application_id))
+            if app is None or app["user_id"] != request.user_id:
+                errors["application_id"] = [f'Invalid pk "{application_id}" - object does not exist.']
+        fields = _credential_fields(data, errors)
+        fields["tags"] = _tags(data, errors)
+        fields["metadata"] = _metadata(data, errors)
+        if errors:
+            raise validation_error(errors)
+        credential = self.store.add_credential(request.user_id, _canonical(application_id), **fields)
+        return Response(201, credential)
+
+    def _own_credential(self, request: Request) -> dict[str, Any]:
+        credential = self.store.credentials.get(request.params["id"])
+        if credential is None or credential["user_id"] != request.user_id:
+            raise not_found()
+        return credential
+
+    def get_credential(self, request: Request) -> Response:
+        """``GET /credentials/{id}``."""
+        return Response(200, self._own_credential(request))
+
+    def update_credential(self, request: Request) -> Response:
+        """``PATCH /credentials/{id}``: change name, limited_amount, expired_at, host, tags or metadata."""
+        credential = self._own_credential(request)
+        data = _object_body(request.body, allow_empty=True)
+        errors: Errors = {}
+        changes = _credential_fields(data, errors, partial=True)
+        if "tags" in data:
+            changes["tags"] = _tags(data, errors)
+        if "metadata" in data:
+            changes["metadata"] = _metadata(data, errors)
+        if errors:
+            raise validation_error(errors)
+        return Response(200, self.store.update_credential(credential["id"], changes))
+
+    def delete_credential(self, request: Request) -> Response:
+        """``DELETE /credentials/{id}``: the key stops working at once."""
+        del self.store.credentials[self._own_credential(request)["id"]]
+        return Response(204)
+
+    def rotate_credential(self, request: Request) -> Response:
+        """``POST /credentials/{id}/rotate/``: same id, new token."""
+        return Response(200, self.store.rotate_credential(self._own_credential(request)["id"]))
+
+
+_NULL: Final = "This field may not be null."
+
+
+def _unauthorized(detail: str) -> ApiError:
+    return ApiError(401, {"detail": detail}, {"WWW-Authenticate": 'Bearer realm="api"'})
+
+
+def _all(query: dict[str, list[str]], name: str) -> list[str]:
+    return [value for value in query.get(name, []) if value != ""]
+
+
+def _last(query: dict[str, list[str]], name: str) -> str | None:
+    values = _all(query, name)
+    return values[-1] if values else None
+
+
+def _require_owner(request: Request) -> None:
+    """Owner collections need ``user_id`` (``me`` or the caller's UUID); anything else is a 403."""
+    values = _all(request.query, "user_id")
+    if not values or any(value not in ("me", request.user_id) for value in values):
+        raise permission_denied()
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int, minimum: int) -> int:
+    raw = _last(query, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise validation_error({name: ["A valid integer is required."]}) from None
+    if value < minimum:
+        raise validation_error({name: [f"Ensure this value is greater than or equal to {minimum}."]})
+    return value
+
+
+def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> Response:
+    """A limit/offset page ``{count, items}``; ``limit`` defaults to 10 and is clamped to 100."""
+    limit = min(_int_param(query, "limit", DEFAULT_LIMIT, 1), MAX_LIMIT)
+    offset = _int_param(query, "offset", 0, 0)
+    return Response(200, {"count": len(items), "items": items[offset : offset + limit]})
+
+
+def _ordered(items: list[dict[str, Any]], query: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Order by ``created_at`` (newest first by default); unknown ``ordering`` values are ignored."""
+    requested = [part.strip() for value in _all(query, "ordering") for part in value.split(",")]
+    ordering = next((o for o in requested if o in ("created_at", "-created_at")), "-created_at")
+    return sorted(items, key=lambda item: item["created_at"], reverse=ordering.startswith("-"))
+
+
+def _choices(query: dict[str, list[str]], name: str, allowed: tuple[str, ...]) -> list[str]:
+    values = _all(query, name)
+    for value in values:
+        if value not in allowed:
+            message = f"Select a valid choice. {value} is not one of the available choices."
+            raise validation_error({name: [message]})
+    return values
+
+
+def _is_uuid(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _canonical(value: Any) -> str:
+    """A UUID in its canonical lowercase form (Django compares UUIDs, not strings); other values as given."""
+    return str(uuid.UUID(value)) if _is_uuid(value) else str(value)
+
+
+def _uuid_param(name: str, value: str) -> str:
+    if not _is_uuid(value):
+        raise validation_error({name: [f"“{value}” is not a valid UUID."]})
+    return _canonical(value)
+
+
+def _object_body(body: Any, *, allow_empty: bool = False) -> dict[str, Any]:
+    if body is None and allow_empty:
+        return {}
+    if not isinstance(body, dict):
+        message = f"Invalid data. Expected a dictionary, but got {type(body).__name__}."
+        raise validation_error({"non_field_errors": [message]})
+    return body
+
+
+def _choice(data: dict[str, Any], name: str, allowed: tuple[str, ...], default: str, errors: Errors) -> str:
+    value = data.get(name, default)
+    if value is None:
+        errors[name] = [_NULL]
+    elif value not in allowed:
+        errors[name] = [f'"{value}" is not a valid choice.']
+    else:
+        return str(value)
+    return default
+
+
+def _tags(data: dict[str, Any], errors: Errors) -> list[str] | None:
+    value = data.get("tags")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        errors["tags"] = [f'Expected a list of items but got type "{type(value).__name__}".']
+        return None
+    if not all(isinstance(item, str) for item in value):
+        errors["tags"] = ["Not a valid string."]
+        return None
+    return value
+
+
+def _metadata(data: dict[str, Any], errors: Errors) -> dict[str, Any] | None:
+    value = data.get("metadata")
+    if value is None or isinstance(value, dict):
+        return value
+    errors["metadata"] = [f'Expected a dictionary of items but got type "{type(value).__name__}".']
+    return None
+
+
+def _boolean(data: dict[str, Any], name: str, default: bool, errors: Errors) -> bool:
+    value = data.get(name, default)
+    if isinstance(value, bool):
+        return value
+    errors[name] = [_NULL if value is None else "Must be a valid boolean."]
+    return default
+
+
+def _datetime(data: dict[str, Any], name: str, errors: Errors) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        errors[name] = [
+            "Datetime has wrong format. Use one of these formats instead: "
+            "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
+        ]
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return format_time(moment)
+
+
+def _string(data: dict[str, Any], name: str, errors: Errors, max_length: int = 255) -> str | None:
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and len(value) <= max_length):
+        return value
+    if isinstance(value, str):
+        errors[name] = [f"Ensure this field has no more than {max_length} characters."]
+    else:
+        errors[name] = ["Not a valid string."]
+    return None
+
+
+def _amount(data: dict[str, Any], name: str, errors: Errors) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        errors[name] = ["A valid number is required."]
+        return None
+    if value < 0:
+        errors[name] = ["Ensure this value is greater than or equal to 0."]
+        return None
+    return value
+
+
+def _credential_fields(data: dict[str, Any], errors: Errors, *, partial: bool = False) -> dict[str, Any]:
+    """Validated ``name``, ``limited_amount``, ``expired_at``, ``host``; with ``partial`` only those sent."""
+    readers: dict[str, Callable[[], Any]] = {
+        "name": lambda: _string(data, "name", errors),
+        "limited_amount": lambda: _amount(data, "limited_amount", errors),
+        "expired_at": lambda: _datetime(data, "expired_at", errors),
+        "host": lambda: _string(data, "host", errors),
+    }
+    return {key: read() for key, read in readers.items() if not partial or key in data}

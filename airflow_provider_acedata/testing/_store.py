@@ -1,0 +1,336 @@
+"""In-memory state of the fake platform: users, tokens, services, applications, credentials; one lock."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
+
+from airflow_provider_acedata.testing._http import ApiError, validation_error
+
+TOKEN_PREFIX: Final = "platform-v1-"
+PERMISSIONS: Final = (
+    "applications:read",
+    "applications:write",
+    "credentials:read",
+    "credentials:write",
+    "orders:read",
+    "orders:write",
+    "platform_tokens:read",
+    "platform_tokens:write",
+    "usage:read",
+)
+_SERVICE_NS: Final = uuid.UUID("6f1d3c2a-4b5e-4f60-9a7b-8c9d0e1f2a3b")
+_SEEDED_AT: Final = "2025-01-01T00:00:00.000000Z"
+
+
+def new_platform_token() -> str:
+    """A platform token in the documented shape: ``platform-v1-`` + 64 lowercase hex."""
+    return TOKEN_PREFIX + secrets.token_hex(32)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO-8601 in UTC with microseconds and a ``Z``, as DRF renders it."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _service(
+    service_id: str, alias: str, title: str, type_: str, price: float, free_amount: int, description: str
+) -> dict[str, Any]:
+    package = {
+        "id": str(uuid.uuid5(_SERVICE_NS, f"{alias}/usage")),
+        "amount": 1000,
+        "price": round(price * 1000, 2),
+        "duration": None,
+        "type": "Usage",
+        "metadata": None,
+    }
+    return {
+        "id": service_id,
+        "alias": alias,
+        "title": title,
+        "type": type_,
+        "unit": "Credits",
+        "price": price,
+        "description": description,
+        "free_amount": free_amount,
+        "applied_count": 0,
+        "applied": False,
+        "private": False,
+        "tags": [type_.lower()],
+        "metadata": None,
+        "packages": [package],
+        "created_at": _SEEDED_AT,
+        "updated_at": _SEEDED_AT,
+    }
+
+
+SEED_SERVICES: Final = (
+    _service(
+        "d87e5e99-b797-4ade-9e73-b896896b0461",
+        "midjourney",
+        "Midjourney",
+        "Api",
+        0.08,
+        0,
+        "Image generation.",
+    ),
+    _service("0b3c4b7e-6d5a-4f3e-9a2b-1c8d7e6f5a41", "suno", "Suno", "Api", 0.05, 0, "Music generation."),
+    _service("4f1a9c2e-8b7d-4e6f-a5c3-2d1b0e9f8a72", "openai", "OpenAI", "Api", 0.01, 0, "Chat completions."),
+    _service("9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c63", "flux", "Flux", "Api", 0.03, 100, "Image generation."),
+)
+
+
+class PlatformStore:
+    """All platform data; every method takes ``lock`` (reentrant) and returns internal dicts, not copies."""
+
+    def __init__(self, *, default_token: str | None = None) -> None:
+        self.lock = threading.RLock()
+        self._last_time = datetime.now(timezone.utc) - timedelta(microseconds=1)
+        self.users: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, dict[str, Any]] = {}
+        self._token_ids: dict[str, str] = {}
+        self.services: dict[str, dict[str, Any]] = {s["id"]: copy.deepcopy(s) for s in SEED_SERVICES}
+        self.applications: dict[str, dict[str, Any]] = {}
+        self.credentials: dict[str, dict[str, Any]] = {}
+        self._scheduled: list[tuple[float, str, float]] = []
+        self.default_user = self.add_user("demo")
+        self.default_token = self.add_token(self.default_user["id"], value=default_token)["token"]
+        other = self.add_user("other")
+        self.add_token(other["id"])
+        self.add_application(other["id"], SEED_SERVICES[0]["id"])
+
+    def now(self) -> str:
+        """The current time, strictly later than any earlier call, so ``created_at`` orders by creation."""
+        with self.lock:
+            self._last_time = max(datetime.now(timezone.utc), self._last_time + timedelta(microseconds=1))
+            return format_time(self._last_time)
+
+    def add_user(self, username: str) -> dict[str, Any]:
+        """Create a user account."""
+        with self.lock:
+            user: dict[str, Any] = {
+                "id": str(uuid.uuid4()),
+                "username": username,
+                "email": f"{username}@example.com",
+                "nickname": username.capitalize(),
+                "avatar": None,
+                "permissions": list(PERMISSIONS),
+            }
+            self.users[user["id"]] = user
+            return user
+
+    def add_token(
+        self,
+        user_id: str,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        value: str | None = None,
+    ) -> dict[str, Any]:
+        """Mint a platform token for a user."""
+        with self.lock:
+            if user_id not in self.users:
+                raise KeyError(f"no such user: {user_id}")
+            value = value or new_platform_token()
+            if value in self._token_ids:
+                raise ValueError("token value already in use")
+            stamp = self.now()
+            token: dict[str, Any] = {
+                "id": str(uuid.uuid4()),
+                "user_id": user_id,
+                "token": value,
+                "expiration": None,
+                "used_at": None,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "tags": list(tags) if tags is not None else None,
+                "metadata": copy.deepcopy(metadata),
+            }
+            self.tokens[token["id"]] = token
+            self._token_ids[value] = token["id"]
+            return token
+
+    def token_by_value(self, value: str) -> dict[str, Any] | None:
+        """The live token with this value, if any."""
+        with self.lock:
+            token_id = self._token_ids.get(value)
+            return self.tokens.get(token_id) if token_id else None
+
+    def authenticate(self, value: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The (user, token) for a bearer token, marking the token used; None when it is not live."""
+        with self.lock:
+            token = self.token_by_value(value)
+            if token is None:
+                return None
+            token["used_at"] = self.now()
+            return self.users[token["user_id"]], token
+
+    def delete_token(self, token_id: str) -> None:
+        """Revoke a token; it stops authenticating at once."""
+        with self.lock:
+            token = self.tokens.pop(token_id)
+            del self._token_ids[token["token"]]
+
+    def add_application(
+        self,
+        user_id: str,
+        service_id: str | None,
+        *,
+        type_: str = "Usage",
+        scope: str = "Individual",
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        allow_consume_global: bool = True,
+        expired_at: str | None = None,
+    ) -> dict[str, Any]:
+        """Subscribe a user to a service (or create the Global application), with one auto-made credential."""
+        with self.lock:
+            service = self.services.get(service_id) if service_id is not None else None
+            if service_id is not None and service is None:
+                message = f'Invalid pk "{service_id}" - object does not exist.'
+                raise validation_error({"service_id": [message]})
+            key = (user_id, service_id, type_, scope)
+            if any((a["user_id"], a["service_id"], a["type"], a["scope"]) == key for a in self.applications.values()):
+                raise ApiError(400, {"detail": "Application already exists.", "code": "duplication"})
+            stamp = self.now()
+            app: dict[str, Any] = {
+                "id": str(uuid.uuid4()),
+                "user_id": user_id,
+                "service_id": service_id,
+                "type": type_,
+                "scope": scope,
+                "remaining_amount": service["free_amount"] if service else 0,
+                "used_amount": 0,
+                "paid": False,
+                "disabled": False,
+                "allow_consume_global": allow_consume_global,
+                "expired_at": expired_at,
+                "tags": list(tags) if tags is not None else None,
+                "metadata": copy.deepcopy(metadata),
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            self.applications[app["id"]] = app
+            self.add_credential(user_id, app["id"])
+            return app
+
+    def render_application(self, app: dict[str, Any]) -> dict[str, Any]:
+        """The API shape of an application: embedded credentials (full tokens), packages and service."""
+        with self.lock:
+            service = self.services.get(app["service_id"]) if app["service_id"] else None
+            credentials = [c for c in self.credentials.values() if c["application_id"] == app["id"]]
+            rendered = copy.deepcopy(app)
+            rendered["credentials"] = copy.deepcopy(credentials)
+            rendered["packages"] = []
+            rendered["service"] = service and {
+                "id": service["id"],
+                "alias": service["alias"],
+                "name": service["title"],
+            }
+            return {key: rendered[key] for key in _APPLICATION_FIELDS}
+
+    def render_service(self, service: dict[str, Any], user_id: str | None) -> dict[str, Any]:
+        """The API shape of a service; ``applied`` and ``applied_count`` reflect current applications."""
+        with self.lock:
+            apps = [a for a in self.applications.values() if a["service_id"] == service["id"]]
+            rendered = copy.deepcopy(service)
+            rendered["applied_count"] = service["applied_count"] + len(apps)
+            rendered["applied"] = any(a["user_id"] == user_id for a in apps)
+            return rendered
+
+    def add_credential(
+        self,
+        user_id: str,
+        application_id: str,
+        *,
+        name: str | None = None,
+        limited_amount: float | None = None,
+        expired_at: str | None = None,
+        host: str | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Create an API key for one of the user's applications."""
+        with self.lock:
+            stamp = self.now()
+            credential: dict[str, Any] = {
+                "id": str(uuid.uuid4()),
+                "name": name,
+                "type": "Token",
+                "token": secrets.token_hex(16),
+                "host": host,
+                "limited_amount": limited_amount,
+                "used_amount": 0,
+                "expired_at": expired_at,
+                "application_id": application_id,
+                "user_id": user_id,
+                "tags": list(tags) if tags is not None else None,
+                "metadata": copy.deepcopy(metadata),
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+            self.credentials[credential["id"]] = credential
+            return credential
+
+    def update_credential(self, credential_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply already-validated field changes to a credential."""
+        with self.lock:
+            credential = self.credentials[credential_id]
+            credential.update(copy.deepcopy(changes))
+            credential["updated_at"] = self.now()
+            return credential
+
+    def rotate_credential(self, credential_id: str) -> dict[str, Any]:
+        """Give a credential a new token, keeping its id and usage; the old token dies at once."""
+        return self.update_credential(credential_id, {"token": secrets.token_hex(16)})
+
+    def set_balance(self, application_id: str, remaining_amount: float) -> None:
+        """Set an application's ``remaining_amount`` now."""
+        with self.lock:
+            app = self.applications[application_id]
+            app["remaining_amount"] = remaining_amount
+            app["updated_at"] = self.now()
+
+    def schedule_balance(self, application_id: str, remaining_amount: float, after_seconds: float) -> None:
+        """Set an application's ``remaining_amount`` once ``after_seconds`` have passed."""
+        with self.lock:
+            if application_id not in self.applications:
+                raise KeyError(f"no such application: {application_id}")
+            self._scheduled.append((time.monotonic() + after_seconds, application_id, remaining_amount))
+
+    def apply_due(self) -> None:
+        """Apply scheduled balance changes whose time has come, in due order."""
+        with self.lock:
+            now = time.monotonic()
+            due = sorted((item for item in self._scheduled if item[0] <= now), key=lambda item: item[0])
+            self._scheduled = [item for item in self._scheduled if item[0] > now]
+            for _, application_id, amount in due:
+                if application_id in self.applications:
+                    self.set_balance(application_id, amount)
+
+
+_APPLICATION_FIELDS: Final = (
+    "id",
+    "user_id",
+    "service_id",
+    "type",
+    "scope",
+    "remaining_amount",
+    "used_amount",
+    "paid",
+    "disabled",
+    "allow_consume_global",
+    "expired_at",
+    "credentials",
+    "packages",
+    "service",
+    "tags",
+    "metadata",
+    "created_at",
+    "updated_at",
+)
