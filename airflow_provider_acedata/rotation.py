@@ -105,6 +105,7 @@ class TokenRotation:
             fresh = self._hook(token=new["token"])
             fresh.user_id = user_id
             try:
+                self.lease.check()
                 self._test(fresh, new, user_id)
                 self._info("Tested token %s: it authenticates as user %s", new["id"], user_id)
                 self._checkpoint("tested")

@@ -27,7 +27,7 @@ class EnvConnectionStore(TokenStore):
     ``readable=False`` makes it a store that cannot read back.
     """
 
-    def __init__(self, platform: FakeAceDataPlatform, *, timeout: float = 0.5) -> None:
+    def __init__(self, platform: FakeAceDataPlatform, *, timeout: float = 5.0) -> None:
         self.platform = platform
         self.timeout = timeout
         self.fail: str | None = None

@@ -59,7 +59,7 @@ DETAIL = "/platform-tokens/[0-9a-f-]{36}/?$"
 TRANSIENT = {
     "503": {"status": 503},
     "429": {"status": 429, "retry_after": 0},
-    "timeout": {"delay": 1.0},
+    "timeout": {"delay": 2.0},
     "dropped": {"drop": True},
 }
 
@@ -74,7 +74,7 @@ def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
 @pytest.fixture
 def store(platform: FakeAceDataPlatform) -> EnvConnectionStore:
     assert [t["token"] for t in live(platform)] == [platform.token]
-    return EnvConnectionStore(platform)
+    return EnvConnectionStore(platform, timeout=1.0)
 
 
 def is_lock_list(record: Any) -> bool:
@@ -129,7 +129,7 @@ CREATE_FAULTS = {
     "503": {"status": 503},
     "429": {"status": 429, "retry_after": 0},
     "dropped": {"drop": True},
-    "timeout-after-apply": {"delay": 1.0, "after_apply": True},
+    "timeout-after-apply": {"delay": 2.0, "after_apply": True},
     "dropped-after-apply": {"drop": True, "after_apply": True},
 }
 
@@ -149,7 +149,7 @@ def test_create_fault(platform, store, fault):
 
 @pytest.mark.parametrize(
     "fault",
-    [{"status": 503}, {"delay": 1.0, "after_apply": True}, {"drop": True, "after_apply": True}],
+    [{"status": 503}, {"delay": 2.0, "after_apply": True}, {"drop": True, "after_apply": True}],
     ids=["503", "timeout-after-apply", "dropped-after-apply"],
 )
 def test_lease_create_fault(platform, store, fault):
