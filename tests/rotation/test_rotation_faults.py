@@ -177,9 +177,7 @@ def test_new_token_gets_401(platform, store):
 def test_new_token_is_another_users(platform, store):
     old = store.value
     other = platform.users[1]
-    platform.fail(
-        method="GET", path=ME, predicate=lambda r: r.token != old, status=200, body=other, times=None
-    )
+    platform.fail(method="GET", path=ME, predicate=lambda r: r.token != old, status=200, body=other, times=None)
     with pytest.raises(AceDataError, match="authenticates as"):
         rotation(store).run()
     assert [t["token"] for t in live(platform)] == [old]

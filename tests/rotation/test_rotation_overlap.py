@@ -18,6 +18,7 @@ Interleavings (10):
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -237,7 +238,7 @@ def test_three_overlapping_runs(platform, store):
     assert all(run.error is None and run.result for run in runs)
     results = sorted((journal.index((r.name, "leased")), r.result) for r in runs)
     chain = [result for _, result in results]
-    for earlier, later in zip(chain, chain[1:], strict=False):
+    for earlier, later in itertools.pairwise(chain):
         assert later.previous_token_id == earlier.new_token_id
     follow_up(platform, store, old)
 
