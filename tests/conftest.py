@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testdata import connection_json
 
 _HOME = Path(tempfile.mkdtemp(prefix="acedata-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
@@ -16,15 +16,6 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "example_dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
-
-TOKEN = "platform-v1-" + "ab12" * 16
-API = "https://platform.example.test/api/v1"
-USER = {"id": "b87f67c1-b04f-4332-99a1-7a5e651331c6", "username": "ada", "email": "ada@example.test"}
-
-
-def connection_json(host: str = "https://platform.example.test", token: str = TOKEN, **extra: object) -> str:
-    """An AIRFLOW_CONN_* value for an acedata connection."""
-    return json.dumps({"conn_type": "acedata", "host": host, "password": token, "extra": extra})
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 import requests
 from airflow.sdk.log import mask_secret  # noqa: F401  (registers the masker used by redact)
-from conftest import API, TOKEN, USER, connection_json
+from testdata import API, TOKEN, USER, connection_json
 
 from airflow_provider_acedata import __version__
 from airflow_provider_acedata.exceptions import (
