@@ -43,6 +43,14 @@ def revoke_marked(hook: AceDataHook, *, tag: str, key: str, value: str) -> list[
     return marked
 
 
+def _lock_ttl(lock: dict[str, Any], default: float) -> float:
+    """The ttl its holder declared in the lock's metadata (holders may use different ttls)."""
+    try:
+        return float((lock.get("metadata") or {}).get("ttl_seconds", default))
+    except (TypeError, ValueError):
+        return default
+
+
 def created_at(token: dict[str, Any]) -> datetime:
     """The server's creation time of a platform token."""
     return datetime.fromisoformat(str(token["created_at"]).replace("Z", "+00:00"))
@@ -166,7 +174,7 @@ class RotationLease:
         for lock in hook.iter_platform_tokens(tag=self.tag):
             if self.tag not in (lock.get("tags") or []):
                 continue
-            if created_at(lock) + timedelta(seconds=self.ttl) < now:
+            if created_at(lock) + timedelta(seconds=_lock_ttl(lock, self.ttl)) < now:
                 hook.delete_platform_token(str(lock["id"]))
                 continue
             live.append(lock)

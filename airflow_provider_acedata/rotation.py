@@ -122,6 +122,15 @@ class TokenRotation:
             self._checkpoint("stored")
 
             self.lease.check()
+            if not self._connection_reads(new["token"]):
+                spared = self._finish(fresh, old, new, spare=str(old["id"]))
+                raise RotationError(
+                    f"{self.store!r} now holds the new token {new['id']}, but connection {self.conn_id!r} still "
+                    "reads the old one, so the store is not where its token comes from (VariableTokenStore needs "
+                    "the connection extra token_variable set to its key; AirflowConnectionTokenStore needs the "
+                    "connection in the metadata database, not in an AIRFLOW_CONN_ variable or a secrets backend). "
+                    f"Both tokens stay alive; older ones were revoked: {spared.revoked_token_ids}"
+                )
             result = self._finish(fresh, old, new)
             self._info(
                 "Revoked %d previous token(s) %s; kept %s",
@@ -191,8 +200,14 @@ class TokenRotation:
                 "rotation revokes whichever is not stored"
             ) from error
 
-    def _finish(self, hook: AceDataHook, old: dict[str, Any], new: dict[str, Any]) -> RotationResult:
-        """Revoke the previous tokens beyond the grace window, never the new one nor newer ones."""
+    def _connection_reads(self, token: str) -> bool:
+        """Whether the connection, read afresh, now yields ``token``: the store must feed the connection."""
+        return hmac.compare_digest(self._hook().token.encode(), token.encode())
+
+    def _finish(
+        self, hook: AceDataHook, old: dict[str, Any], new: dict[str, Any], *, spare: str | None = None
+    ) -> RotationResult:
+        """Revoke the previous tokens beyond the grace window (and ``spare``), never the new one nor newer ones."""
         new_id, old_id = str(new["id"]), str(old["id"])
         born = created_at(new)
         tokens = {str(t["id"]): t for t in hook.iter_platform_tokens()}
@@ -209,6 +224,7 @@ class TokenRotation:
             if token_id in tokens and token_id != new_id and created_at(tokens[token_id]) < born
         ]
         previous.sort(key=lambda t: (str(t["id"]) != old_id, -created_at(t).timestamp()))
+        previous = [t for t in previous if str(t["id"]) != spare]
         kept = [str(t["id"]) for t in previous[: self.keep_previous]]
         revoked = []
         for token in previous[self.keep_previous :]:

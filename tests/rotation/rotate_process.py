@@ -54,7 +54,7 @@ def main() -> None:
     result = TokenRotation(
         conn_id="acedata_default",
         token_store=FileStore(state, url),
-        lease_ttl=2.0,
+        lease_ttl=2.0 if kill_step else 30.0,
         lease_wait=20.0,
         lease_poll=0.1,
         checkpoint=checkpoint,

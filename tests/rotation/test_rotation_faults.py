@@ -28,6 +28,8 @@ Cases (42):
  41-46  killed (no clean-up, lease not released) after lease, identify, create, test, store, finish
         -> re-run waits out the lease and converges
  47     keep_previous=1 over three rotations: the previous token stays alive, older ones are revoked
+ 48     a store the connection does not read from: fails after storing, the old token is not revoked,
+        and repeated runs never leave more than the old token and the latest new one alive
 """
 
 from __future__ import annotations
@@ -246,13 +248,13 @@ def test_store_fails_and_cannot_read_back(platform, store, when):
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_between_steps_then_rerun_converges(platform, store, step):
     old = store.value
-    dead = rotation(store, lease_ttl=1.0)
+    dead = rotation(store, lease_ttl=1.5)
     kill_at(dead, step)
     with pytest.raises(Killed):
         dead.run()
     assert_safe(platform, store, old)
     assert any(f"{TAG}:lock" in (t.get("tags") or []) for t in live(platform)), "a killed run leaves its lease"
-    rotation(store, lease_ttl=1.0, lease_wait=10.0).run()
+    rotation(store, lease_wait=10.0).run()
     assert_converged(platform, store)
     assert not platform.is_live(old)
 
@@ -265,3 +267,24 @@ def test_grace_window_keeps_previous_tokens(platform, store):
         assert result.kept_token_ids == [result.previous_token_id]
     assert [platform.is_live(t) for t in tokens] == [False, False, True, True]
     assert_converged(platform, store, keep_previous=1)
+
+
+class DetachedStore(EnvConnectionStore):
+    """Writes somewhere the connection does not read from (VariableTokenStore without token_variable)."""
+
+    def save(self, token: str) -> None:
+        self.saved = token
+
+    def load(self) -> str | None:
+        return getattr(self, "saved", None)
+
+
+def test_store_that_does_not_feed_the_connection(platform, store):
+    old = store.value
+    detached = DetachedStore(platform, timeout=1.0)
+    for _ in range(3):
+        with pytest.raises(AceDataError, match="not where its token comes from"):
+            rotation(detached).run()
+        assert store.value == old and authenticates(platform, old)
+        assert len(live(platform)) == 2, "runs of a misconfigured store must not pile up tokens"
+    finish_and_rerun(platform, store, old)

@@ -201,13 +201,13 @@ def test_a_store_raises_after_writing_while_b_completes(platform, store):
 def test_a_killed_after_create_b_completes(platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
-    a = make("A", journal, store, lease_ttl=1.0)
+    a = make("A", journal, store, lease_ttl=1.5)
     kill_at(a.rotation, "created")
     a.start().join()
     assert isinstance(a.error, Killed)
     orphan = [t for t in platform.live_tokens() if t["token"] not in (old,) and "lock" not in str(t.get("tags"))]
     assert len(orphan) == 1
-    b = make("B", journal, store, lease_ttl=1.0).start().join()
+    b = make("B", journal, store).start().join()
     assert b.error is None and b.result
     assert orphan[0]["id"] in b.result.revoked_token_ids
     follow_up(platform, store, old)
@@ -216,12 +216,12 @@ def test_a_killed_after_create_b_completes(platform, store):
 def test_a_killed_after_store_b_completes(platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
-    a = make("A", journal, store, lease_ttl=1.0)
+    a = make("A", journal, store, lease_ttl=1.5)
     kill_at(a.rotation, "stored")
     a.start().join()
     assert isinstance(a.error, Killed)
     assert store.value != old and platform.is_live(old)
-    b = make("B", journal, store, lease_ttl=1.0).start().join()
+    b = make("B", journal, store).start().join()
     assert b.error is None and b.result
     assert not platform.is_live(old), "B revoked the token A never got to revoke"
     follow_up(platform, store, old)
@@ -246,11 +246,11 @@ def test_three_overlapping_runs(platform, store):
 def test_a_stalls_past_its_lease(platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
-    a = make("A", journal, store, lease_ttl=1.0)
+    a = make("A", journal, store, lease_ttl=1.5)
     a.pause_at["created"] = threading.Event()
     a.start()
     assert a.reached["created"].wait(WAIT)
-    b = make("B", journal, store, lease_ttl=1.0).start().join()
+    b = make("B", journal, store).start().join()
     assert b.error is None and b.result
     a.pause_at["created"].set()
     a.join()
