@@ -1,0 +1,363 @@
+"""The example DAGs run in real Airflow (``dag.test()``, one process) against a FakeAceDataPlatform over sockets.
+
+Also the CreateApplicationOperator's behaviour when called directly (``execute``), against the same fake.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from unittest.mock import MagicMock
+
+import pytest
+import requests
+
+from airflow_provider_acedata.exceptions import (
+    AceDataConflictError,
+    AceDataDuplicationError,
+    AceDataInputError,
+)
+from airflow_provider_acedata.hooks import AceDataHook
+from airflow_provider_acedata.operators import CreateApplicationOperator
+from airflow_provider_acedata.testing import FakeAceDataPlatform, RequestRecord
+
+if TYPE_CHECKING:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.sdk import DAG
+
+MIDJOURNEY = "d87e5e99-b797-4ade-9e73-b896896b0461"
+APPLICATION_DAG = "example_acedata_application"
+ROTATION_DAG = "example_acedata_rotation_variable"
+TOKEN_VARIABLE = "acedata_platform_token"
+SUMMARY_KEYS = {"id", "service_id", "type", "scope", "remaining_amount", "created"}
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def run_xcoms(run: DagRun) -> dict[tuple[str, str], Any]:
+    """Every XCom of a DAG run, by (task_id, key)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.scalars(
+            select(XComModel).where(XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id)
+        ).all()
+        return {(row.task_id, row.key): row.value for row in rows}
+
+
+def assert_no_secret(xcoms: dict[tuple[str, str], Any], secrets: list[str]) -> None:
+    """No secret appears anywhere in the XComs, serialized."""
+    text = json.dumps({f"{task}/{key}": value for (task, key), value in xcoms.items()}, default=str)
+    assert text
+    leaked = [secret[:8] + "..." for secret in secrets if secret and secret in text]
+    assert not leaked, f"secrets found in XCom: {leaked}"
+
+
+def task_states(run: DagRun) -> dict[str, str | None]:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: ti.state for ti in run.get_task_instances(session=session)}
+
+
+def register(dag: DAG) -> None:
+    """Serialize a DAG built in a test into the metadata DB, so that ``dag.test()`` can create its run."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+    bag = DagBag(dag_folder=Path(dag.fileloc).parent, collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+
+
+def platform_secrets(platform: FakeAceDataPlatform) -> list[str]:
+    """Every platform token and API key the demo user holds now."""
+    return [
+        platform.token,
+        *(token["token"] for token in platform.live_tokens()),
+        *(credential["token"] for credential in platform.credentials()),
+    ]
+
+
+def me_status(platform: FakeAceDataPlatform, token: str) -> int:
+    response = requests.get(
+        f"{platform.api_url}/platform-tokens/me/", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+    return response.status_code
+
+
+def context(**extra: Any) -> Any:
+    """A task context for calling ``execute`` directly: a mock ``ti`` records XCom pushes."""
+    return {"ti": MagicMock(), **extra}
+
+
+def pushed(ctx: Any, key: str) -> Any:
+    calls = [call.kwargs["value"] for call in ctx["ti"].xcom_push.call_args_list if call.kwargs["key"] == key]
+    assert len(calls) == 1
+    return calls[0]
+
+
+def get_dag(bag: DagBag, dag_id: str) -> DAG:
+    dag = bag.dags[dag_id]
+    assert dag is not None
+    return dag
+
+
+# -- parsing ------------------------------------------------------------------------------------------
+
+
+def test_example_dags_parse_without_calling_the_platform(
+    example_dag_bag: tuple[DagBag, list[RequestRecord]],
+) -> None:
+    bag, requests_during_parse = example_dag_bag
+    assert bag.import_errors == {}
+    assert {APPLICATION_DAG, ROTATION_DAG} <= set(bag.dag_ids)
+    assert requests_during_parse == []
+
+    application = get_dag(bag, APPLICATION_DAG)
+    assert not application.timetable.can_be_scheduled
+    assert set(application.tags) == {"acedata", "example"}
+    assert application.params["service_id"] == MIDJOURNEY
+
+    rotation = get_dag(bag, ROTATION_DAG)
+    assert str(rotation.schedule) == "@weekly"
+    assert rotation.max_active_runs == 1
+    assert rotation.catchup is False
+    assert rotation.start_date is not None
+
+
+# -- application DAG ----------------------------------------------------------------------------------
+
+
+def test_application_dag_creates_then_reuses(
+    example_dag_bag: tuple[DagBag, list[RequestRecord]], platform_conn: FakeAceDataPlatform
+) -> None:
+    platform = platform_conn
+    dag = get_dag(example_dag_bag[0], APPLICATION_DAG)
+
+    first = dag.test()
+    assert first.state == "success", task_states(first)
+    [application] = platform.applications()
+    xcoms = run_xcoms(first)
+    assert xcoms[("create_application", "return_value")] == application["id"]
+    summary = xcoms[("create_application", "application")]
+    assert set(summary) == SUMMARY_KEYS
+    assert summary["id"] == application["id"]
+    assert summary["service_id"] == MIDJOURNEY
+    assert (summary["type"], summary["scope"], summary["created"]) == ("Usage", "Individual", True)
+    assert xcoms[("report_balance", "return_value")] == {
+        "application_id": application["id"],
+        "remaining_amount": application["remaining_amount"],
+    }
+    assert len(platform.calls("POST", r"/applications/?$")) == 1
+    assert_no_secret(xcoms, platform_secrets(platform))
+
+    second = dag.test()
+    assert second.state == "success", task_states(second)
+    assert [app["id"] for app in platform.applications()] == [application["id"]]
+    xcoms = run_xcoms(second)
+    assert xcoms[("create_application", "return_value")] == application["id"]
+    assert xcoms[("create_application", "application")]["created"] is False
+    assert xcoms[("report_balance", "return_value")]["application_id"] == application["id"]
+    assert len(platform.calls("POST", r"/applications/?$")) == 1
+    assert_no_secret(xcoms, platform_secrets(platform))
+
+
+def test_application_dag_rejects_a_bad_service_id_before_any_request(
+    example_dag_bag: tuple[DagBag, list[RequestRecord]],
+    platform_conn: FakeAceDataPlatform,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    run = get_dag(example_dag_bag[0], APPLICATION_DAG).test(run_conf={"service_id": "not-a-uuid"})
+
+    assert run.state == "failed"
+    assert task_states(run)["create_application"] == "failed"
+    out, err = capfd.readouterr()
+    assert "service_id must be a UUID" in out + err
+    assert "'not-a-uuid'" in out + err
+    assert platform_conn.calls("POST") == []
+    assert platform_conn.applications() == []
+
+
+def test_dag_with_bad_type_and_scope_fails_before_any_request(
+    platform_conn: FakeAceDataPlatform, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.sdk import DAG
+
+    with DAG("acedata_bad_application_choices", schedule=None) as dag:
+        CreateApplicationOperator(
+            task_id="create_application", service_id=MIDJOURNEY, application_type="Daily", scope="Team"
+        )
+    register(dag)
+
+    run = dag.test()
+
+    assert run.state == "failed"
+    out, err = capfd.readouterr()
+    assert "application_type must be one of 'Usage', 'Period', got 'Daily'" in out + err
+    assert platform_conn.calls("POST") == []
+
+
+# -- rotation DAG (VariableTokenStore) ----------------------------------------------------------------
+
+
+def test_rotation_dag_rotates_into_the_variable_twice(
+    example_dag_bag: tuple[DagBag, list[RequestRecord]], rotation_conn: FakeAceDataPlatform
+) -> None:
+    from airflow.models.variable import Variable
+
+    platform = rotation_conn
+    dag = get_dag(example_dag_bag[0], ROTATION_DAG)
+    seen = [platform.token]
+
+    for _ in range(2):
+        old = Variable.get(TOKEN_VARIABLE, default_var=None) or platform.token
+        [old_record] = [token for token in platform.live_tokens() if token["token"] == old]
+
+        run = dag.test()
+
+        assert run.state == "success", task_states(run)
+        xcoms = run_xcoms(run)
+        new_id = xcoms[("rotate_token", "return_value")]
+        stored = Variable.get(TOKEN_VARIABLE)
+        assert [(token["id"], token["token"]) for token in platform.live_tokens()] == [(new_id, stored)]
+        assert me_status(platform, stored) == 200
+        assert not platform.is_live(old)
+        assert me_status(platform, old) == 401
+        assert xcoms[("rotate_token", "revoked_token_ids")] == [old_record["id"]]
+        assert xcoms[("report_rotation", "return_value")] == new_id
+        seen.append(stored)
+        assert_no_secret(xcoms, seen)
+
+    assert len(set(seen)) == 3
+
+
+# -- CreateApplicationOperator.execute against the fake -----------------------------------------------
+
+
+def test_operator_reuses_an_existing_application(platform_conn: FakeAceDataPlatform) -> None:
+    first, second = context(), context()
+    created = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY).execute(first)
+    reused = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY).execute(second)
+
+    assert created == reused == platform_conn.applications()[0]["id"]
+    assert pushed(first, "application")["created"] is True
+    assert pushed(second, "application")["created"] is False
+    assert "credentials" not in pushed(second, "application")
+    assert len(platform_conn.calls("POST", r"/applications/?$")) == 1
+
+
+def test_operator_fail_if_exists(platform_conn: FakeAceDataPlatform) -> None:
+    CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY, if_exists="fail").execute(context())
+
+    with pytest.raises(AceDataConflictError, match="already exists"):
+        CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY, if_exists="fail").execute(context())
+    assert len(platform_conn.applications()) == 1
+    assert len(platform_conn.calls("POST", r"/applications/?$")) == 1
+
+
+def test_operator_create_always_posts(platform_conn: FakeAceDataPlatform) -> None:
+    created = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY, if_exists="create").execute(context())
+
+    with pytest.raises(AceDataDuplicationError, match="duplication"):
+        CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY, if_exists="create").execute(context())
+    assert [app["id"] for app in platform_conn.applications()] == [created]
+    assert len(platform_conn.calls("POST", r"/applications/?$")) == 2
+    assert platform_conn.calls("GET", r"/applications/?$") == []
+
+
+def test_operator_reuses_when_the_create_loses_a_race_on_the_platform(platform_conn: FakeAceDataPlatform) -> None:
+    platform_conn.fail(
+        method="POST",
+        path=r"/applications/?$",
+        status=400,
+        body={"detail": "Application already exists.", "code": "duplication"},
+        after_apply=True,
+    )
+    ctx = context()
+
+    application_id = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY).execute(ctx)
+
+    assert [app["id"] for app in platform_conn.applications()] == [application_id]
+    assert pushed(ctx, "application")["created"] is False
+
+
+def test_operator_reuses_when_another_run_creates_between_find_and_create(
+    platform_conn: FakeAceDataPlatform,
+) -> None:
+    operator = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY)
+    find = operator.hook.find_application
+    calls = []
+
+    def find_then_lose_the_race(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        calls.append(args)
+        found = find(*args, **kwargs)
+        if len(calls) == 1:
+            AceDataHook().create_application(MIDJOURNEY)
+        return found
+
+    operator.hook.find_application = find_then_lose_the_race  # type: ignore[method-assign]
+    ctx = context()
+
+    application_id = operator.execute(ctx)
+
+    assert len(calls) == 2
+    assert [app["id"] for app in platform_conn.applications()] == [application_id]
+    assert pushed(ctx, "application")["created"] is False
+    assert len(platform_conn.calls("POST", r"/applications/?$")) == 2
+
+
+def test_operator_global_scope_needs_no_service(platform_conn: FakeAceDataPlatform) -> None:
+    created = CreateApplicationOperator(task_id="create", service_id=None, scope="Global").execute(context())
+    reused = CreateApplicationOperator(task_id="create", service_id=None, scope="Global").execute(context())
+
+    [application] = platform_conn.applications()
+    assert created == reused == application["id"]
+    assert (application["scope"], application["service_id"]) == ("Global", None)
+    assert platform_conn.calls("POST", r"/applications/?$")[0].body == {"type": "Usage", "scope": "Global"}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"service_id": "not-a-uuid"}, "service_id must be a UUID such as"),
+        ({"service_id": MIDJOURNEY, "application_type": "Daily"}, "application_type must be one of 'Usage', 'Period'"),
+        ({"service_id": MIDJOURNEY, "scope": "Team"}, "scope must be one of 'Individual', 'Global', got 'Team'"),
+        ({"service_id": MIDJOURNEY, "if_exists": "ignore"}, "if_exists must be one of 'reuse', 'fail', 'create'"),
+        ({"service_id": MIDJOURNEY, "scope": "Global"}, "service_id must be empty when scope is 'Global'"),
+    ],
+)
+def test_operator_rejects_bad_input_before_any_request(
+    platform_conn: FakeAceDataPlatform, arguments: dict[str, Any], message: str
+) -> None:
+    operator = CreateApplicationOperator(task_id="create", **arguments)
+
+    with pytest.raises(AceDataInputError, match=message):
+        operator.execute(context())
+    assert platform_conn.requests == []
+
+
+def test_operator_renders_its_template_fields(platform_conn: FakeAceDataPlatform) -> None:
+    operator = CreateApplicationOperator(
+        task_id="create",
+        service_id="{{ params.service_id }}",
+        application_type="{{ params.application_type }}",
+    )
+    ctx = context(params={"service_id": MIDJOURNEY, "application_type": "Period"})
+
+    operator.render_template_fields(ctx)
+    application_id = operator.execute(ctx)
+
+    assert (operator.service_id, operator.application_type) == (MIDJOURNEY, "Period")
+    [application] = platform_conn.applications()
+    assert (application["id"], application["type"]) == (application_id, "Period")

@@ -1,0 +1,51 @@
+"""``make demo`` end to end: a fresh process runs the example DAGs against the offline platform and says so briefly."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ID = r"[0-9a-f]{8}\.\.\."
+
+
+def test_demo_runs_end_to_end_with_a_clean_console() -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_acedata.demo"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    patterns = [
+        r"Offline Ace Data Cloud platform at http://127\.0\.0\.1:\d+",
+        rf"Run 1: created application ({ID}) -> report_balance received \1 \(remaining [\d.]+ credits\)",
+        rf"Run 2: reused  application ({ID}) -> report_balance received \1 \(remaining [\d.]+ credits\)",
+        rf"Rotation 1: token {ID} -> ({ID}) ; old token now gets 401",
+        rf"Rotation 2: token ({ID}) -> {ID} ; old token now gets 401",
+        r"All good in \d+ s\. Airflow logs: (.+demo-airflow\.log)",
+    ]
+    assert len(lines) == len(patterns), result.stdout
+    matches = [re.fullmatch(pattern, line) for pattern, line in zip(patterns, lines, strict=True)]
+    assert all(matches), result.stdout
+    assert matches[1].group(1) == matches[2].group(1)  # type: ignore[union-attr]
+    assert matches[3].group(1) == matches[4].group(1)  # type: ignore[union-attr]
+    log = Path(matches[5].group(1))  # type: ignore[union-attr]
+    try:
+        airflow_log = log.read_text()
+    finally:
+        shutil.rmtree(log.parent, ignore_errors=True)
+    assert "DagRun Finished" in airflow_log
+    assert "platform-v1-" not in result.stdout + airflow_log
