@@ -34,10 +34,24 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Ace Data Cloud",
                 "python-modules": [
                     "airflow_provider_acedata.operators.application",
+                    "airflow_provider_acedata.operators.credential",
                     "airflow_provider_acedata.operators.platform_token",
                 ],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "Ace Data Cloud",
+                "python-modules": ["airflow_provider_acedata.sensors.balance"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Ace Data Cloud",
+                "python-modules": ["airflow_provider_acedata.triggers.balance"],
+            }
+        ],
+        "extra-links": ["airflow_provider_acedata.links.AceDataApplicationLink"],
         "connection-types": [
             {
                 "connection-type": "acedata",

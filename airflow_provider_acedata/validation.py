@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Collection
+from datetime import datetime, timezone
 
 from airflow_provider_acedata.exceptions import AceDataInputError
 
 APPLICATION_TYPES = ("Usage", "Period")
 APPLICATION_SCOPES = ("Individual", "Global")
+SERVICE_TYPES = ("Api", "Proxy", "Integration", "Dataset", "Introduction", "Agent")
 
 
 def require_uuid(field: str, value: object) -> str:
@@ -40,3 +43,44 @@ def application_key(service_id: str | None, application_type: str, scope: str) -
             )
         return None, application_type, scope
     return require_uuid("service_id", service_id), application_type, scope
+
+
+def require_number(field: str, value: object, *, minimum: float | None = None) -> float:
+    """Return ``value`` as a finite float (a number or a numeric string such as a rendered template), or raise."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise AceDataInputError(f"{field} must be a number, got {value!r}")
+    if minimum is not None and number < minimum:
+        raise AceDataInputError(f"{field} must be >= {minimum:g}, got {value!r}")
+    return number
+
+
+def require_text(field: str, value: object, *, max_length: int = 255) -> str:
+    """Return ``value`` stripped if it is a non-empty string of at most ``max_length`` characters, or raise."""
+    if isinstance(value, str) and value.strip() and len(value.strip()) <= max_length:
+        return value.strip()
+    raise AceDataInputError(f"{field} must be a non-empty string of at most {max_length} characters, got {value!r}")
+
+
+def optional_datetime(field: str, value: object) -> str | None:
+    """Return an ISO-8601 timestamp (UTC when no offset is given) for a datetime or ISO string; None if empty."""
+    if value is None or value == "":
+        return None
+    moment: datetime | None = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None:
+        raise AceDataInputError(f"{field} must be an ISO-8601 timestamp such as '2030-01-31T00:00:00Z', got {value!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.isoformat()

@@ -6,9 +6,10 @@ import ipaddress
 import random
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -30,8 +31,18 @@ from airflow_provider_acedata.exceptions import (
     AceDataValidationError,
 )
 from airflow_provider_acedata.masking import mask, mask_payload
-from airflow_provider_acedata.validation import application_key, require_uuid
+from airflow_provider_acedata.validation import (
+    SERVICE_TYPES,
+    application_key,
+    optional_datetime,
+    require_choice,
+    require_number,
+    require_text,
+    require_uuid,
+)
 from airflow_provider_acedata.version_compat import AIRFLOW_VERSION, BaseHook, Variable
+
+_Number = TypeVar("_Number", int, float)
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -40,6 +51,7 @@ PAGE_SIZE = 100
 MAX_BACKOFF = 60.0
 MAX_RETRY_AFTER = 300.0
 IDEMPOTENT_METHODS = frozenset({"GET", "DELETE"})
+ROTATE_UNSUPPORTED_STATUSES = frozenset({404, 405})
 
 
 class AceDataHook(BaseHook):
@@ -111,7 +123,7 @@ class AceDataHook(BaseHook):
 
     @cached_property
     def retry_limit(self) -> int:
-        return int(self._setting("retry_limit", self._retry_limit, 3, int, minimum=0))
+        return self._setting("retry_limit", self._retry_limit, 3, int, minimum=0)
 
     @cached_property
     def retry_delay(self) -> float:
@@ -163,7 +175,7 @@ class AceDataHook(BaseHook):
 
     def get_current_user(self) -> dict[str, Any]:
         """Return the account the token authenticates as (``GET /platform-tokens/me/``)."""
-        return self._request("GET", "/platform-tokens/me/")
+        return cast("dict[str, Any]", self._request("GET", "/platform-tokens/me/"))
 
     def create_platform_token(
         self, *, tags: list[str] | None = None, metadata: Mapping[str, Any] | None = None
@@ -174,11 +186,11 @@ class AceDataHook(BaseHook):
             body["tags"] = list(tags)
         if metadata is not None:
             body["metadata"] = dict(metadata)
-        return self._request("POST", "/platform-tokens/", json=body)
+        return cast("dict[str, Any]", self._request("POST", "/platform-tokens/", json=body))
 
     def get_platform_token(self, token_id: str) -> dict[str, Any]:
         token_id = require_uuid("token_id", token_id)
-        return self._request("GET", f"/platform-tokens/{token_id}")
+        return cast("dict[str, Any]", self._request("GET", f"/platform-tokens/{token_id}"))
 
     def iter_platform_tokens(self, *, tag: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield this account's platform tokens (values masked as they arrive), oldest first."""
@@ -207,11 +219,11 @@ class AceDataHook(BaseHook):
         body: dict[str, Any] = {**fields, "type": application_type, "scope": scope}
         if service_id is not None:
             body["service_id"] = service_id
-        return self._request("POST", "/applications/", json=body)
+        return cast("dict[str, Any]", self._request("POST", "/applications/", json=body))
 
     def get_application(self, application_id: str) -> dict[str, Any]:
         application_id = require_uuid("application_id", application_id)
-        return self._request("GET", f"/applications/{application_id}")
+        return cast("dict[str, Any]", self._request("GET", f"/applications/{application_id}"))
 
     def iter_applications(
         self,
@@ -245,6 +257,116 @@ class AceDataHook(BaseHook):
             ):
                 return application
         return None
+
+    # -- services ---------------------------------------------------------------------------------
+
+    def iter_services(self, *, service_type: str | None = None) -> Iterator[dict[str, Any]]:
+        """Yield the public service catalogue, optionally only services of one ``type`` (``Api``, ``Proxy``, ...)."""
+        if service_type is not None:
+            service_type = require_choice("service_type", service_type, SERVICE_TYPES)
+        return self._paginate("/services/", {"type": service_type})
+
+    def get_service(self, service_id: str) -> dict[str, Any]:
+        """Return one service by id.
+
+        Read through the list filter ``GET /services/?id=``, as the official clients do: the detail route
+        ``/services/{id}`` has been seen answering 500.
+        """
+        service_id = require_uuid("service_id", service_id)
+        for service in self._paginate("/services/", {"id": service_id}):
+            if str(service.get("id", "")).lower() == service_id:
+                return service
+        raise AceDataNotFoundError(
+            f"GET /services/?id={service_id} -> no such service",
+            status_code=404,
+            method="GET",
+            path="/services/",
+        )
+
+    def find_service(self, alias: str) -> dict[str, Any] | None:
+        """Return the service with this alias (case-insensitive), or None.
+
+        The alias is matched here, page by page, because the server ignores ``?alias=``.
+        """
+        wanted = require_text("alias", alias).casefold()
+        for service in self.iter_services():
+            if str(service.get("alias") or "").casefold() == wanted:
+                return service
+        return None
+
+    # -- credentials ------------------------------------------------------------------------------
+
+    def create_credential(
+        self,
+        application_id: str,
+        *,
+        name: str | None = None,
+        limited_amount: float | None = None,
+        expired_at: str | datetime | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Create an API key for an application (``POST /credentials/``); its ``token`` is masked at once.
+
+        Not retried: a lost answer may still have created the key (look it up by name). ``limited_amount``
+        caps its spend in Credits (None: unlimited); ``expired_at`` ends it (None: never). Other platform
+        fields (``host``, ``allowed_api_ids``, ``tags``, ``metadata``) pass through ``fields``.
+        """
+        body: dict[str, Any] = {**fields, "application_id": require_uuid("application_id", application_id)}
+        if name is not None:
+            body["name"] = require_text("name", name)
+        if limited_amount is not None:
+            body["limited_amount"] = require_number("limited_amount", limited_amount, minimum=0)
+        if expired_at is not None:
+            body["expired_at"] = optional_datetime("expired_at", expired_at)
+        return cast("dict[str, Any]", self._request("POST", "/credentials/", json=body))
+
+    def iter_credentials(
+        self, *, application_id: str | None = None, name: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield this account's API keys (tokens masked as they arrive), optionally filtered, oldest first."""
+        params = {
+            "user_id": self.user_id,
+            "application_id": None if application_id is None else require_uuid("application_id", application_id),
+            "name": name,
+            "ordering": "created_at",
+        }
+        return self._paginate("/credentials/", params)
+
+    def find_credential(self, application_id: str, name: str) -> dict[str, Any] | None:
+        """Return the newest API key of the application with exactly this name, or None.
+
+        Newest, because a replacing rotation creates the successor under the same name before it deletes
+        the old key: the newer one is the key that stays.
+        """
+        application_id = require_uuid("application_id", application_id)
+        name = require_text("name", name)
+        found = None
+        for credential in self.iter_credentials(application_id=application_id, name=name):
+            if credential.get("name") == name and str(credential.get("application_id", "")).lower() == application_id:
+                found = credential
+        return found
+
+    def get_credential(self, credential_id: str) -> dict[str, Any]:
+        credential_id = require_uuid("credential_id", credential_id)
+        return cast("dict[str, Any]", self._request("GET", f"/credentials/{credential_id}"))
+
+    def delete_credential(self, credential_id: str) -> None:
+        """Delete an API key (it stops working at once); one that is already gone (404) counts as deleted."""
+        credential_id = require_uuid("credential_id", credential_id)
+        try:
+            self._request("DELETE", f"/credentials/{credential_id}")
+        except AceDataNotFoundError:
+            self.log.info("API key %s was already deleted", credential_id)
+
+    def rotate_credential(self, credential_id: str) -> dict[str, Any]:
+        """Give an API key a new token in place (``POST /credentials/{id}/rotate/``): same id, old token dead at once.
+
+        Not retried. The route is not in every description of the platform: a 404 (for a key that exists)
+        or a 405 means it is missing, and callers fall back to create-new + delete-old
+        (see ``ROTATE_UNSUPPORTED_STATUSES``).
+        """
+        credential_id = require_uuid("credential_id", credential_id)
+        return cast("dict[str, Any]", self._request("POST", f"/credentials/{credential_id}/rotate/"))
 
     # -- Airflow UI -------------------------------------------------------------------------------
 
@@ -392,7 +514,7 @@ class AceDataHook(BaseHook):
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, AceDataApiError) and error.retry_after is not None:
             return min(error.retry_after, MAX_RETRY_AFTER)
-        delay = min(self.retry_delay * 2 ** (state.attempt_number - 1), MAX_BACKOFF)
+        delay = min(self.retry_delay * 2.0 ** (state.attempt_number - 1), MAX_BACKOFF)
         return delay + random.uniform(0, delay / 10)
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -400,7 +522,9 @@ class AceDataHook(BaseHook):
         wait = state.next_action.sleep if state.next_action else 0
         self.log.warning("%s; retry %d of %d in %.1fs", error, state.attempt_number, self.retry_limit, wait)
 
-    def _setting(self, name: str, override: Any, default: Any, kind: type, *, minimum: float) -> Any:
+    def _setting(
+        self, name: str, override: float | None, default: _Number, kind: type[_Number], *, minimum: float
+    ) -> _Number:
         """Read a numeric setting from the hook argument, else the connection extra, else the default."""
         value = override if override is not None else self.extras.get(name, default)
         try:

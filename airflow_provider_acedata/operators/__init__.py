@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from airflow_provider_acedata.operators.application import CreateApplicationOperator
+from airflow_provider_acedata.operators.credential import CreateCredentialOperator, RotateCredentialOperator
 from airflow_provider_acedata.operators.platform_token import (
     DeletePlatformTokenOperator,
     RotatePlatformTokenOperator,
 )
 
-__all__ = ["CreateApplicationOperator", "DeletePlatformTokenOperator", "RotatePlatformTokenOperator"]
+__all__ = [
+    "CreateApplicationOperator",
+    "CreateCredentialOperator",
+    "DeletePlatformTokenOperator",
+    "RotateCredentialOperator",
+    "RotatePlatformTokenOperator",
+]

@@ -6,8 +6,15 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataDuplicationError
-from airflow_provider_acedata.validation import application_key, require_choice
+from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataDuplicationError, AceDataInputError
+from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
+from airflow_provider_acedata.validation import (
+    APPLICATION_SCOPES,
+    APPLICATION_TYPES,
+    application_key,
+    require_choice,
+    require_text,
+)
 from airflow_provider_acedata.version_compat import BaseOperator
 
 if TYPE_CHECKING:
@@ -22,10 +29,13 @@ SUMMARY_KEYS = ("id", "service_id", "type", "scope", "remaining_amount")
 class CreateApplicationOperator(BaseOperator):
     """Create (or reuse) the application of a service and return its id.
 
-    The id lands in XCom ``return_value`` (use ``task.output`` downstream); a small summary without
-    credentials (which hold API keys) is pushed under the key ``application``.
+    The id lands in XCom ``return_value`` (use ``task.output`` downstream) and under ``application_id``
+    (for the console link); a small summary without credentials (which hold API keys) is pushed under
+    the key ``application``.
 
     :param service_id: UUID of the service to subscribe to; empty for a ``Global`` application.
+    :param service_alias: the service's alias (e.g. ``"midjourney"``) instead of its id, resolved at run
+        time. Give exactly one of ``service_id`` and ``service_alias`` (neither for ``Global``).
     :param application_type: ``"Usage"`` (pay per call) or ``"Period"`` (time-based).
     :param scope: ``"Individual"`` (one service) or ``"Global"`` (shared balance across services).
     :param if_exists: ``"reuse"`` the existing application of the same service/type/scope, ``"fail"``
@@ -35,16 +45,19 @@ class CreateApplicationOperator(BaseOperator):
 
     template_fields: Sequence[str] = (
         "service_id",
+        "service_alias",
         "application_type",
         "scope",
         "if_exists",
         "acedata_conn_id",
     )
+    operator_extra_links = (AceDataApplicationLink(),)
 
     def __init__(
         self,
         *,
-        service_id: str | None,
+        service_id: str | None = None,
+        service_alias: str | None = None,
         application_type: str = "Usage",
         scope: str = "Individual",
         if_exists: str = "reuse",
@@ -53,6 +66,7 @@ class CreateApplicationOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.service_id = service_id
+        self.service_alias = service_alias
         self.application_type = application_type
         self.scope = scope
         self.if_exists = if_exists
@@ -64,9 +78,36 @@ class CreateApplicationOperator(BaseOperator):
 
         return AceDataHook(self.acedata_conn_id)
 
+    def _service_alias(self) -> str | None:
+        """Check the inputs before any request; the alias to resolve, or None when ``service_id`` is used."""
+        require_choice("application_type", self.application_type, APPLICATION_TYPES)
+        scope = require_choice("scope", self.scope, APPLICATION_SCOPES)
+        has_id = self.service_id not in (None, "")
+        has_alias = self.service_alias not in (None, "")
+        if has_id and has_alias:
+            raise AceDataInputError("Give either service_id or service_alias, not both")
+        if has_alias and scope == "Global":
+            raise AceDataInputError(
+                "service_alias must be empty when scope is 'Global' (a Global application spans all services)"
+            )
+        if not has_id and not has_alias and scope != "Global":
+            raise AceDataInputError(f"A {scope} application needs service_id or service_alias")
+        if has_alias:
+            return require_text("service_alias", self.service_alias)
+        application_key(self.service_id, self.application_type, scope)
+        return None
+
     def execute(self, context: Context) -> str:
-        service_id, application_type, scope = application_key(self.service_id, self.application_type, self.scope)
         if_exists = require_choice("if_exists", self.if_exists, IF_EXISTS)
+        alias = self._service_alias()
+        service_id = self.service_id
+        if alias is not None:
+            service = self.hook.find_service(alias)
+            if service is None:
+                raise AceDataInputError(f"No service has the alias {alias!r}")
+            service_id = str(service["id"])
+            self.log.info("Service alias %r is service %s", alias, service_id)
+        service_id, application_type, scope = application_key(service_id, self.application_type, self.scope)
         key = {"application_type": application_type, "scope": scope}
         what = f"{scope} {application_type} application" + (f" of service {service_id}" if service_id else "")
 
@@ -90,4 +131,5 @@ class CreateApplicationOperator(BaseOperator):
         summary = {name: application.get(name) for name in SUMMARY_KEYS}
         summary["created"] = created
         context["ti"].xcom_push(key="application", value=summary)
+        context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=str(application["id"]))
         return str(application["id"])

@@ -1,0 +1,54 @@
+"""Extra links from Airflow task instances to the Ace Data Cloud console."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperatorLink
+
+from airflow_provider_acedata import DEFAULT_HOST
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
+
+APPLICATION_ID_KEY = "application_id"
+"""The XCom key under which operators push the id of the application they created or used."""
+
+log = logging.getLogger(__name__)
+
+
+def console_base_url(acedata_conn_id: str | None) -> str:
+    """The console's base URL: the connection's platform host, or the public platform if it cannot be read."""
+    if acedata_conn_id:
+        from airflow_provider_acedata.hooks.acedata import AceDataHook
+
+        try:
+            return AceDataHook(acedata_conn_id).base_url
+        except Exception as error:
+            log.debug("Console link falls back to %s: %s", DEFAULT_HOST, type(error).__name__)
+    return DEFAULT_HOST
+
+
+def application_console_url(application_id: str, acedata_conn_id: str | None = None) -> str:
+    """The console page of one application."""
+    return f"{console_base_url(acedata_conn_id)}/console/applications/{application_id}"
+
+
+class AceDataApplicationLink(BaseOperatorLink):
+    """Link a task to the console page of the application it created or used (XCom ``application_id``).
+
+    Airflow 3 computes the link on the worker when the task ends and stores it in XCom, so the connection
+    host is read there; tasks that pushed no application id get no link.
+    """
+
+    name = "Ace Data Cloud console"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        application_id: Any = XCom.get_value(key=APPLICATION_ID_KEY, ti_key=ti_key)
+        if not application_id:
+            return ""
+        return application_console_url(str(application_id), getattr(operator, "acedata_conn_id", None))
