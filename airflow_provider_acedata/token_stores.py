@@ -60,13 +60,16 @@ class VariableTokenStore(TokenStore):
     reads the token from the Variable.
     """
 
-    def __init__(self, key: str) -> None:
+    def __init__(
+        self, key: str, *, description: str = "Ace Data Cloud secret written by airflow-provider-acedata"
+    ) -> None:
         if not key:
             raise ValueError("VariableTokenStore needs a Variable key")
         self.key = key
+        self.description = description
 
     def save(self, token: str) -> None:
-        Variable.set(self.key, token, description="Ace Data Cloud platform token (rotated by Airflow)")
+        Variable.set(self.key, token, description=self.description)
         if self.holds(token) is not True:
             raise TokenStoreError(f"Variable {self.key!r} does not hold the new token after Variable.set")
 
