@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+from unittest import mock
 
 import pytest
 from testdata import connection_json
+
+if TYPE_CHECKING:
+    from airflow_provider_acedata.testing import FakeAceDataPlatform
 
 _HOME = Path(tempfile.mkdtemp(prefix="acedata-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
@@ -32,3 +38,21 @@ def airflow_db() -> Iterator[None]:
 
     db.resetdb()
     yield
+
+
+@pytest.fixture
+def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
+    """A live offline platform that ``acedata_default`` points at (retries without sleeping)."""
+    from airflow_provider_acedata.testing import FakeAceDataPlatform
+
+    with FakeAceDataPlatform() as fake:
+        connection = json.loads(fake.connection_json())
+        connection["extra"] = {"retry_delay": 0}
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(connection))
+        yield fake
+
+
+@pytest.fixture
+def context() -> dict:
+    """A task context for calling ``execute`` directly; ``context["ti"]`` records XCom pushes."""
+    return {"ti": mock.MagicMock()}

@@ -12,3 +12,10 @@ USER = {"id": "b87f67c1-b04f-4332-99a1-7a5e651331c6", "username": "ada", "email"
 def connection_json(host: str = "https://platform.example.test", token: str = TOKEN, **extra: object) -> str:
     """An AIRFLOW_CONN_* value for an acedata connection."""
     return json.dumps({"conn_type": "acedata", "host": host, "password": token, "extra": extra})
+
+
+def redact(text: str) -> str:
+    """What Airflow's secret masker makes of ``text``."""
+    from airflow.sdk._shared.secrets_masker import redact as _redact
+
+    return str(_redact(text))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from unittest import mock
 
 import pytest
 import requests
 from airflow.sdk.log import mask_secret  # noqa: F401  (registers the masker used by redact)
-from testdata import API, TOKEN, USER, connection_json
+from testdata import API, TOKEN, USER, connection_json, redact
 
 from airflow_provider_acedata import __version__
 from airflow_provider_acedata.exceptions import (
@@ -28,28 +27,6 @@ from airflow_provider_acedata.hooks import AceDataHook
 
 SERVICE = "d87e5e99-b797-4ade-9e73-b896896b0461"
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
-
-
-def redact(text: str) -> str:
-    from airflow.sdk._shared.secrets_masker import redact as _redact
-
-    return str(_redact(text))
-
-
-@pytest.fixture
-def hook(acedata_conn: str) -> AceDataHook:
-    return AceDataHook(acedata_conn)
-
-
-@pytest.fixture
-def me(requests_mock):
-    return requests_mock.get(f"{API}/platform-tokens/me/", json=USER)
-
-
-@pytest.fixture(autouse=True)
-def no_sleep():
-    with mock.patch("airflow_provider_acedata.hooks.acedata._sleep") as sleep:
-        yield sleep
 
 
 class TestRequests:

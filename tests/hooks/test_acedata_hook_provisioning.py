@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
 from airflow.sdk.log import mask_secret  # noqa: F401  (registers the masker used by redact)
-from testdata import API, USER
+from testdata import API, USER, redact
 
 from airflow_provider_acedata.exceptions import AceDataApiError, AceDataInputError, AceDataNotFoundError
-from airflow_provider_acedata.hooks import AceDataHook
 from airflow_provider_acedata.hooks.acedata import ROTATE_UNSUPPORTED_STATUSES
 
 SERVICE = "d87e5e99-b797-4ade-9e73-b896896b0461"
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
 CRED_ID = "5c0ab2a4-7a86-4f6c-bb1e-0b2b6c1f9d10"
 API_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-
-
-def redact(text: str) -> str:
-    from airflow.sdk._shared.secrets_masker import redact as _redact
-
-    return str(_redact(text))
-
-
-@pytest.fixture
-def hook(acedata_conn: str) -> AceDataHook:
-    return AceDataHook(acedata_conn)
-
-
-@pytest.fixture
-def me(requests_mock):
-    return requests_mock.get(f"{API}/platform-tokens/me/", json=USER)
-
-
-@pytest.fixture(autouse=True)
-def no_sleep():
-    with mock.patch("airflow_provider_acedata.hooks.acedata._sleep") as sleep:
-        yield sleep
 
 
 def catalogue(requests_mock, services: list[dict], page_size: int = 100):

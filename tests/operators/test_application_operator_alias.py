@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from unittest import mock
-
 import pytest
 
 from airflow_provider_acedata.exceptions import AceDataInputError
 from airflow_provider_acedata.links import AceDataApplicationLink
 from airflow_provider_acedata.operators import CreateApplicationOperator
-from airflow_provider_acedata.testing import FakeAceDataPlatform
 
 MIDJOURNEY = "d87e5e99-b797-4ade-9e73-b896896b0461"
-
-
-@pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
-    """A live fake platform that ``acedata_default`` points at (retries without sleeping)."""
-    with FakeAceDataPlatform() as fake:
-        connection = json.loads(fake.connection_json())
-        connection["extra"] = {"retry_delay": 0}
-        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(connection))
-        yield fake
-
-
-@pytest.fixture
-def context() -> dict:
-    return {"ti": mock.MagicMock()}
 
 
 def pushed(context: dict) -> dict:

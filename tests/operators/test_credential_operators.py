@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from unittest import mock
 
 import pytest
 
@@ -47,26 +45,11 @@ class MemoryStore(TokenStore):
 
 
 @pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
-    """A live fake platform that ``acedata_default`` points at (retries without sleeping)."""
-    with FakeAceDataPlatform() as fake:
-        connection = json.loads(fake.connection_json())
-        connection["extra"] = {"retry_delay": 0}
-        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(connection))
-        yield fake
-
-
-@pytest.fixture
 def app_id(platform: FakeAceDataPlatform) -> str:
     """An application of the default user (it comes with one unnamed credential)."""
     application_id = str(AceDataHook().create_application(platform.service_id("midjourney"))["id"])
     platform.clear_requests()
     return application_id
-
-
-@pytest.fixture
-def context() -> dict:
-    return {"ti": mock.MagicMock()}
 
 
 def pushed(context: dict) -> dict:

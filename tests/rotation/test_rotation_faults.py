@@ -34,7 +34,6 @@ Cases (42):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -64,13 +63,6 @@ TRANSIENT = {
     "timeout": {"delay": 2.0},
     "dropped": {"drop": True},
 }
-
-
-@pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
-    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", "")
-    with FakeAceDataPlatform() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,13 +38,6 @@ from airflow_provider_acedata.rotation import RotationResult, TokenRotation
 from airflow_provider_acedata.testing import FakeAceDataPlatform
 
 WAIT = 20.0
-
-
-@pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
-    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", "")
-    with FakeAceDataPlatform() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
@@ -22,27 +20,12 @@ APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
 
 
 @pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
-    """A live fake platform that ``acedata_default`` points at (retries without sleeping)."""
-    with FakeAceDataPlatform() as fake:
-        connection = json.loads(fake.connection_json())
-        connection["extra"] = {"retry_delay": 0}
-        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(connection))
-        yield fake
-
-
-@pytest.fixture
 def app_id(platform: FakeAceDataPlatform) -> str:
     """An application of the default user with no Credits."""
     application_id = str(AceDataHook().create_application(platform.service_id("midjourney"))["id"])
     platform.set_balance(application_id, 0)
     platform.clear_requests()
     return application_id
-
-
-@pytest.fixture
-def context() -> dict:
-    return {"ti": mock.MagicMock()}
 
 
 def sensor(application_id: str, minimum: object = 100, **kwargs: object) -> ApplicationBalanceSensor:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from airflow.sdk._shared.module_loading import import_string
@@ -17,16 +16,6 @@ from airflow_provider_acedata.triggers import ApplicationBalanceTrigger
 from airflow_provider_acedata.triggers import balance as balance_module
 
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
-
-
-@pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
-    """A live fake platform that ``acedata_default`` points at (retries without sleeping)."""
-    with FakeAceDataPlatform() as fake:
-        connection = json.loads(fake.connection_json())
-        connection["extra"] = {"retry_delay": 0}
-        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(connection))
-        yield fake
 
 
 @pytest.fixture
