@@ -6,7 +6,14 @@ STAMP := $(VENV)/.installed
 UV := $(BIN)/uv
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: venv demo test lint bench lock clean
+# The oldest supported Airflow is pinned in requirements/oldest.in; its lock resolves as PyPI stood
+# right after that release (apache-airflow 3.1.1 was uploaded 2025-10-27T12:33Z).
+OLDEST_EXCLUDE_NEWER := 2025-10-27T13:00:00Z
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed
+BROWSER_DIR := tests/e2e/browser
+
+.PHONY: venv demo test lint package-check test-oldest browser-deps bench lock lock-oldest clean
 
 venv: $(STAMP)
 
@@ -17,16 +24,45 @@ $(STAMP): requirements/lock.txt requirements/uv.txt pyproject.toml
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
+# A second venv with the oldest supported Airflow, for test-oldest (uv comes from .venv).
+$(OLDEST_STAMP): requirements/lock-oldest.txt pyproject.toml $(STAMP)
+	test -x $(OLDEST)/bin/python || $(UV) venv --quiet --python $(BIN)/python $(OLDEST)
+	$(UV) pip sync --quiet --python $(OLDEST)/bin/python requirements/lock-oldest.txt
+	$(UV) pip install --quiet --python $(OLDEST)/bin/python --no-deps -e .
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/python -m airflow_provider_acedata.demo
 
-test: $(STAMP) lint
+test: $(STAMP) lint package-check test-oldest browser-deps
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_acedata tests example_dags benchmarks
-	$(BIN)/ruff format --check airflow_provider_acedata tests example_dags benchmarks
+	$(BIN)/ruff check airflow_provider_acedata tests example_dags benchmarks .ci
+	$(BIN)/ruff format --check airflow_provider_acedata tests example_dags benchmarks .ci
 	$(BIN)/mypy
+
+# Build sdist + wheel, check metadata, install the wheel next to Airflow in a fresh venv (see the script).
+package-check: $(STAMP)
+	.ci/check_wheel.sh requirements/lock.txt
+
+# The oldest supported Airflow: hook unit tests, provider-info tests and the wheel check against it.
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_provider_info.py
+	.ci/check_wheel.sh requirements/lock-oldest.txt
+
+# Chromium (Debian) and playwright-core (npm) for tests/e2e/test_connection_form.py. Without root or apt
+# this only warns: the test then skips locally and fails under CI=true.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+		else echo "browser-deps: /usr/bin/chromium is missing and this user cannot apt-get install it"; fi; \
+	fi
+	@if [ ! -d $(BROWSER_DIR)/node_modules ]; then \
+		if command -v npm >/dev/null; then cd $(BROWSER_DIR) && npm ci --no-audit --no-fund; \
+		else echo "browser-deps: npm is missing, cannot install $(BROWSER_DIR)/node_modules"; fi; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
@@ -34,5 +70,9 @@ bench: $(STAMP)
 lock: $(STAMP)
 	$(UV) pip compile pyproject.toml --extra test --extra dev --python-version 3.11 --no-header -o requirements/lock.txt
 
+lock-oldest: $(STAMP)
+	$(UV) pip compile pyproject.toml requirements/oldest.in --extra test --python-version 3.11 \
+		--exclude-newer $(OLDEST_EXCLUDE_NEWER) --custom-compile-command "make lock-oldest" -o requirements/lock-oldest.txt
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST) $(BROWSER_DIR)/node_modules build dist .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from typing import Any
 import airflow
 import jsonschema
 import pytest
+from packaging.version import Version
 
 from airflow_provider_acedata import __version__, get_provider_info
 from airflow_provider_acedata.hooks.acedata import AceDataHook
@@ -58,6 +59,10 @@ def test_package_name_and_version_match_the_distribution(provider_info: dict[str
     assert [entry.load() for entry in entry_points] == [get_provider_info]
 
 
+@pytest.mark.skipif(
+    Version(Version(airflow.__version__).base_version) < Version("3.2"),
+    reason="Airflow reads the declarative connection form (conn-fields, ui-field-behaviour) from 3.2 on",
+)
 def test_airflow_discovers_the_hook_and_its_form() -> None:
     from airflow.providers_manager import ProvidersManager
     from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime

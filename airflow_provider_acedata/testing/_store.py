@@ -99,7 +99,7 @@ class PlatformStore:
         self.credentials: dict[str, dict[str, Any]] = {}
         self._scheduled: list[tuple[float, str, float]] = []
         self.default_user = self.add_user("demo")
-        self.default_token = self.add_token(self.default_user["id"], value=default_token)["token"]
+        self.default_token: str = self.add_token(self.default_user["id"], value=default_token)["token"]
         other = self.add_user("other")
         self.add_token(other["id"])
         self.add_application(other["id"], SEED_SERVICES[0]["id"])

@@ -1,0 +1,81 @@
+"""The "Ace Data Cloud" connection form, as a user sees it in the real Airflow UI (headless Chromium).
+
+Needs Debian's Chromium (/usr/bin/chromium) and playwright-core (``npm ci`` in tests/e2e/browser); ``make
+browser-deps`` installs both. Without them the test skips locally, and fails when ``CI=true``.
+Saves a screenshot of the form to docs/connection-form.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from e2e.real_airflow import RealAirflow
+
+from airflow_provider_acedata import DEFAULT_HOST
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = REPO_ROOT / "docs" / "connection-form.png"
+
+pytestmark = pytest.mark.airflow_real
+
+
+def _missing_browser() -> str | None:
+    """Why the browser cannot run here, or None."""
+    if not CHROMIUM.is_file():
+        return f"{CHROMIUM} is missing (Debian package chromium; `make browser-deps` as root installs it)"
+    if shutil.which("node") is None:
+        return "node is missing (needed to drive Chromium with playwright-core)"
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        return f"playwright-core is not installed: run `npm ci` in {BROWSER_DIR} (or `make browser-deps`)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The node executable; skip (locally) or fail (CI=true) before Airflow starts if the browser is missing."""
+    reason = _missing_browser()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser test cannot run in CI: {reason}")
+        pytest.skip(reason)
+    return str(shutil.which("node"))
+
+
+def test_connection_form_in_the_browser(node: str, real_airflow: RealAirflow) -> None:
+    """Log in, open Admin -> Connections -> Add, pick "Ace Data Cloud", check the fields, take a screenshot."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "AIRFLOW_URL": real_airflow.base_url,
+        "AIRFLOW_USERNAME": real_airflow.username,
+        "AIRFLOW_PASSWORD": real_airflow.password,
+        "CONN_TYPE_LABEL": "Ace Data Cloud",
+        "SCREENSHOT": str(SCREENSHOT),
+        "CHROMIUM": str(CHROMIUM),
+    }
+    done = subprocess.run(
+        [node, "connection_form.mjs"], cwd=BROWSER_DIR, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, f"browser script failed:\n{done.stderr[-4000:]}"
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    fields = facts["fields"]
+
+    assert facts["selectedType"]
+    assert fields["password"] is not None, "no password field"
+    assert fields["password"]["label"] == "Platform Token"
+    assert fields["password"]["type"] == "password", "the token must be a masked input"
+    assert fields["host"] is not None, "no host field"
+    assert fields["host"]["label"] == "Platform URL"
+    assert fields["host"]["placeholder"] == DEFAULT_HOST
+    for hidden in ("login", "schema", "port"):
+        assert fields[hidden] is None, f"{hidden} should be hidden, got {fields[hidden]}"
+    for label in ("Timeout (seconds)", "Retry limit", "Retry delay (seconds)", "Token Variable"):
+        assert label in facts["extraLabels"]
+    assert SCREENSHOT.stat().st_size > 10_000, "screenshot missing or empty"
