@@ -2,13 +2,15 @@
 
 The session fixture ``real_airflow`` starts one deployment for the whole test session: its dags folder
 is a temporary copy of ``<repo>/example_dags/*.py`` plus ``real_airflow_extra_dag_files``; tests can add
-more DAG files at run time with ``real_airflow.add_dag_file(name, source)``.
+more DAG files at run time with ``real_airflow.add_dag_file(name, source)``. ``real_airflow_celery`` is the
+same on CeleryExecutor (plus an ``airflow celery worker``); it starts only if a test of the session asks for it.
 
 Set ``ACEDATA_SKIP_REAL_AIRFLOW=1`` to skip these tests locally (CI runs them).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -26,6 +28,9 @@ from e2e.real_airflow import RealAirflow  # noqa: E402
 
 SKIP_ENV_VAR = "ACEDATA_SKIP_REAL_AIRFLOW"
 _TIMINGS_KEY = pytest.StashKey[dict[str, float]]()
+_CELERY_TIMINGS_KEY = pytest.StashKey[dict[str, float]]()
+#: Fixtures that start real Airflow processes; tests using one are marked ``airflow_real``.
+REAL_AIRFLOW_FIXTURES = ("real_airflow", "real_airflow_celery")
 
 
 def _skip_reason() -> str | None:
@@ -36,21 +41,23 @@ def _skip_reason() -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test using ``real_airflow`` as ``airflow_real``; skip them all if asked to."""
+    """Mark every test using ``real_airflow`` (or ``real_airflow_celery``) as ``airflow_real``; skip if asked to."""
     reason = _skip_reason()
     for item in items:
-        if "real_airflow" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("airflow_real"):
+        uses_real = any(name in getattr(item, "fixturenames", ()) for name in REAL_AIRFLOW_FIXTURES)
+        if uses_real and not item.get_closest_marker("airflow_real"):
             item.add_marker(pytest.mark.airflow_real)
         if reason and item.get_closest_marker("airflow_real"):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """Print how long the real deployment took to start and stop (wall-time budget tracking)."""
-    timings = config.stash.get(_TIMINGS_KEY, None)
-    if timings:
-        shown = ", ".join(f"{name}={seconds:.1f}s" for name, seconds in timings.items())
-        terminalreporter.write_line(f"real_airflow timings: {shown}")
+    """Print how long the real deployments took to start and stop (wall-time budget tracking)."""
+    for label, key in (("real_airflow", _TIMINGS_KEY), ("real_airflow_celery", _CELERY_TIMINGS_KEY)):
+        timings = config.stash.get(key, None)
+        if timings:
+            shown = ", ".join(f"{name}={seconds:.1f}s" for name, seconds in timings.items())
+            terminalreporter.write_line(f"{label} timings: {shown}")
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +95,33 @@ def real_airflow(
     finally:
         airflow.stop()
         request.config.stash[_TIMINGS_KEY] = airflow.timings
+
+
+@pytest.fixture(scope="session")
+def real_airflow_celery(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    real_airflow_extra_dag_files: list[Path],
+    real_airflow_env: dict[str, str],
+) -> Iterator[RealAirflow]:
+    """Like ``real_airflow``, on CeleryExecutor with an ``airflow celery worker`` (SQLite broker and results).
+
+    Started only when a test requests it, and stopped at the end of the session.
+    """
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    if importlib.util.find_spec("airflow.providers.celery") is None:
+        pytest.fail("CeleryExecutor tests need apache-airflow-providers-celery (the 'test' extra): run make venv")
+    base = tmp_path_factory.mktemp("real-airflow-celery")
+    dags = base / "dags"
+    dags.mkdir()
+    for src in [*sorted((REPO_ROOT / "example_dags").glob("*.py")), *real_airflow_extra_dag_files]:
+        shutil.copy2(src, dags / Path(src).name)
+    airflow = RealAirflow(base / "home", dags, env=real_airflow_env, executor="CeleryExecutor")
+    try:
+        airflow.start()
+        yield airflow
+    finally:
+        airflow.stop()
+        request.config.stash[_CELERY_TIMINGS_KEY] = airflow.timings

@@ -3,6 +3,8 @@
 ``dag.test()`` runs tasks in the test process: ORM writes are allowed there and task logs are not masked.
 Token rotation has to be proven under real task execution, so this harness starts the real components as
 separate processes on 127.0.0.1 (random free port, SQLite, LocalExecutor) and drives them via the REST API.
+With ``executor="CeleryExecutor"`` it also starts ``airflow celery worker``, with kombu's SQLAlchemy
+transport on a SQLite file as the broker and a SQLite result backend (no server, nothing listening).
 
 Only the standard library and ``requests`` are needed; every process runs from the current interpreter
 (``sys.executable -m airflow``), so the venv running pytest is the venv running Airflow.
@@ -31,6 +33,9 @@ __all__ = ["RealAirflow", "RealAirflowError"]
 
 #: The long-running components, in start order. Each runs in its own process group.
 COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: The extra component started with ``executor="CeleryExecutor"`` (``airflow celery worker``).
+CELERY_WORKER = "celery-worker"
+EXECUTORS: tuple[str, ...] = ("LocalExecutor", "CeleryExecutor")
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 _POLL = 0.5
 
@@ -87,17 +92,19 @@ def _signal(pid: int, sig: int, *, group: bool) -> None:
         (os.killpg if group else os.kill)(pid, sig)
 
 
-def _terminate(leaders: list[int], grace: float) -> None:
+def _terminate(leaders: list[int], grace: float, term_leader_only: frozenset[int] = frozenset()) -> None:
     """SIGTERM the process group of each leader, then SIGKILL whatever is left after ``grace`` seconds.
 
     Task runners move to their own process group, so every descendant is tracked explicitly too.
     All groups get SIGTERM at once: a normal stop then takes about 3-5 s (stopping the api-server
     last was measured at about 10 s, as the scheduler waits for lingering task processes).
+    Leaders in ``term_leader_only`` get SIGTERM alone and stop their children themselves (the Celery
+    worker: when its pool processes are SIGTERMed with it, its warm shutdown hung until SIGKILL).
     """
     deadline = time.monotonic() + grace
     everything = set(leaders) | _descendants(leaders)
     for pid in leaders:
-        _signal(pid, signal.SIGTERM, group=True)
+        _signal(pid, signal.SIGTERM, group=pid not in term_leader_only)
     while _alive(everything) and time.monotonic() < deadline:
         time.sleep(0.2)
     everything |= _descendants(leaders)
@@ -144,7 +151,11 @@ class RealAirflow:
         *,
         env: dict[str, str] | None = None,
         parallelism: int = 4,
+        executor: str = "LocalExecutor",
     ) -> None:
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
+        self.executor = executor
         self.home = Path(home).resolve()
         self.dags_folder = Path(dags_folder).resolve()
         self.proc_logs = self.home / "proc-logs"
@@ -155,6 +166,8 @@ class RealAirflow:
         self.password = secrets.token_urlsafe(16)
         self.env: dict[str, str] = _clean_base_env()
         self.env.update(self._airflow_settings(parallelism))
+        if executor == "CeleryExecutor":
+            self.env.update(self._celery_settings())
         self.env.update(env or {})
         self.timings: dict[str, float] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -175,7 +188,7 @@ class RealAirflow:
         return {
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
@@ -210,6 +223,29 @@ class RealAirflow:
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
         }
 
+    def _celery_settings(self) -> dict[str, str]:
+        """Celery with a broker that ships as Python packages: kombu's SQLAlchemy transport on SQLite files.
+
+        Nothing listens on a port: the broker and the result backend are files under ``home``, the worker
+        runs with --skip-serve-logs (its log server would bind every interface) and no remote control
+        (the SQLAlchemy transport has no fanout exchange for it anyway).
+        """
+        return {
+            "AIRFLOW__CELERY__BROKER_URL": f"sqla+sqlite:///{self.home / 'celery-broker.db'}",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+sqlite:///{self.home / 'celery-results.db'}",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__CELERY__WORKER_ENABLE_REMOTE_CONTROL": "False",
+            # Send from the scheduler process itself (no process pool) and allow a slow, busy machine
+            # more than the default 1 s to write a message into SQLite.
+            "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+            "AIRFLOW__CELERY__OPERATION_TIMEOUT": "15",
+        }
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The long-running components this deployment starts, in start order."""
+        return (*COMPONENTS, CELERY_WORKER) if self.executor == "CeleryExecutor" else COMPONENTS
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, timeout: float = 180) -> None:
@@ -239,10 +275,12 @@ class RealAirflow:
         self.timings["db_migrate"] = time.monotonic() - t0
 
         try:
-            for name in COMPONENTS:
+            for name in self.components:
                 self._spawn(name, self._component_args(name))
             self._start_watchdog()
             self._wait_healthy(deadline)
+            if self.executor == "CeleryExecutor":
+                self._wait_celery_worker_ready(deadline)
         except BaseException:
             self.stop()
             raise
@@ -257,6 +295,16 @@ class RealAirflow:
         if name in ("scheduler", "triggerer"):
             # serve-logs would listen on 0.0.0.0; the api-server reads the local log files anyway.
             return [name, "--skip-serve-logs"]
+        if name == CELERY_WORKER:
+            # Same for the worker's log server (WORKER_LOG_SERVER_PORT on all interfaces). Mingle and
+            # gossip only talk to other workers: there are none, and mingle would wait for their replies.
+            return [
+                "celery",
+                "worker",
+                "--skip-serve-logs",
+                "--without-mingle",
+                "--without-gossip",
+            ]
         return [name]
 
     def _spawn(self, name: str, args: list[str]) -> None:
@@ -271,6 +319,22 @@ class RealAirflow:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def _wait_celery_worker_ready(self, deadline: float) -> None:
+        """Wait until the Celery worker logs that it is connected to the broker and consuming."""
+        log_file = self.proc_logs / f"{CELERY_WORKER}.log"
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if " ready." in log_file.read_text(errors="replace"):
+                self.timings["celery_worker_ready"] = time.monotonic() - self._t_start
+                return
+            time.sleep(_POLL)
+        raise RealAirflowError(f"the Celery worker did not become ready in time:\n{_tail(log_file)}")
+
+    def celery_worker_log(self) -> str:
+        """What the Celery worker printed so far (empty without CeleryExecutor)."""
+        log_file = self.proc_logs / f"{CELERY_WORKER}.log"
+        return log_file.read_text(errors="replace") if log_file.is_file() else ""
 
     def _check_alive(self) -> None:
         for name, proc in self._procs.items():
@@ -301,7 +365,9 @@ class RealAirflow:
         procs, self._procs = self._procs, {}
         if procs:
             t0 = time.monotonic()
-            _terminate([p.pid for p in procs.values()], grace=20)
+            worker = procs.get(CELERY_WORKER)
+            leader_only = frozenset({worker.pid}) if worker is not None else frozenset()
+            _terminate([p.pid for p in procs.values()], grace=20, term_leader_only=leader_only)
             for proc in procs.values():
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
