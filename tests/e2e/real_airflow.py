@@ -548,6 +548,23 @@ class RealAirflow:
         body = self._api_ok("POST", f"{dag_path}/dagRuns", json={"logical_date": None, "conf": conf or {}})
         return str(body["dag_run_id"])
 
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Every run of ``dag_id``, as the REST API lists them."""
+        return list(
+            self._api_ok("GET", f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns", params={"limit": 100})["dag_runs"]
+        )
+
+    def wait_until_idle(self, dag_id: str, timeout: float = 240, *, at_least: int = 0) -> list[dict[str, Any]]:
+        """Wait until ``dag_id`` has at least ``at_least`` runs and none queued or running; return them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = self.dag_runs(dag_id)
+            if len(runs) >= at_least and all(run["state"] in ("success", "failed") for run in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise RealAirflowError(f"runs of {dag_id} still active after {timeout:g}s: {runs}")
+            time.sleep(0.5)
+
     def _run_path(self, dag_id: str, run_id: str) -> str:
         return f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
 

@@ -47,30 +47,12 @@ def deployment(real_airflow_celery: RealAirflow, platform: FakeAceDataPlatform) 
     return af
 
 
-def dag_runs(af: RealAirflow) -> list[dict[str, Any]]:
-    """Every run of the DAG, as the REST API lists them."""
-    resp = af.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})
-    assert resp.ok, resp.text
-    return list(resp.json()["dag_runs"])
-
-
-def settle(af: RealAirflow, timeout: float = 240) -> list[dict[str, Any]]:
-    """Wait until no run of the DAG is queued or running; return all runs."""
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = dag_runs(af)
-        if all(run["state"] in ("success", "failed") for run in runs):
-            return runs
-        assert time.monotonic() < deadline, f"runs still active after {timeout} s: {runs}"
-        time.sleep(0.5)
-
-
 def trigger_and_settle(af: RealAirflow) -> tuple[str, list[dict[str, Any]]]:
     """Trigger a manual run, wait for it and any other run; all must succeed. Returns (run_id, all runs)."""
     run_id = af.trigger(DAG_ID)
     state = af.wait_for_run(DAG_ID, run_id, timeout=240)
     assert state == "success", af.task_logs(DAG_ID, run_id)[-4000:]
-    runs = settle(af)
+    runs = af.wait_until_idle(DAG_ID)
     assert [r["state"] for r in runs] == ["success"] * len(runs), [
         af.task_states(DAG_ID, r["dag_run_id"]) for r in runs
     ]

@@ -51,6 +51,11 @@ def deployment(real_airflow: Any, platform: FakeAceDataPlatform) -> Any:
         "airflow_api", "http", host=real_airflow.base_url, login=real_airflow.username, password=real_airflow.password
     )
     real_airflow.wait_for_dag(DAG_ID)
+    # Unpausing a @weekly DAG with catchup=False makes the scheduler run the latest interval once; let
+    # that run finish first, so the manual runs below are the only ones in flight.
+    real_airflow.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})
+    runs = real_airflow.wait_until_idle(DAG_ID, at_least=1)
+    assert [run["state"] for run in runs] == ["success"] * len(runs)
     return real_airflow
 
 
@@ -79,7 +84,9 @@ def return_value(xcoms: list[dict[str, Any]], task_id: str = "rotate_platform_to
 
 
 def test_rotation_twice_through_the_rest_api_store(deployment: Any, platform: FakeAceDataPlatform) -> None:
-    original = platform.token
+    original = stored_token(deployment)
+    assert original != platform.token, "the scheduled run rotated the token first"
+    assert not platform.is_live(platform.token)
     user_id = platform.user["id"]
 
     first_run, first_xcoms = run_and_check(deployment, platform, DAG_ID)
@@ -100,7 +107,7 @@ def test_rotation_twice_through_the_rest_api_store(deployment: Any, platform: Fa
     assert [t["token"] for t in platform.live_tokens(user_id)] == [second]
     assert first_id in json.dumps(second_xcoms)
 
-    secrets = (original, first, second)
+    secrets = (platform.token, original, first, second)
     for dag_run, xcoms in ((first_run, first_xcoms), (second_run, second_xcoms)):
         logs = deployment.task_logs(DAG_ID, dag_run)
         assert "Stored token" in logs and "Revoked" in logs
