@@ -32,6 +32,18 @@ def mask_payload(payload: Any) -> None:
             mask_payload(item)
 
 
+def without_secrets(payload: Any) -> Any:
+    """A copy of a decoded JSON payload with every secret-named string value replaced by None."""
+    if isinstance(payload, dict):
+        return {
+            key: None if key in SECRET_KEYS and isinstance(value, str) else without_secrets(value)
+            for key, value in payload.items()
+        }
+    if isinstance(payload, list):
+        return [without_secrets(item) for item in payload]
+    return payload
+
+
 def fingerprint(secret: str) -> str:
     """A log-safe hint of a secret: its last four characters."""
     return f"...{secret[-4:]}" if len(secret) >= 12 else "..."

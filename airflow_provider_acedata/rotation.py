@@ -144,11 +144,10 @@ class TokenRotation:
             self.lease.release(release_with)
 
     def _identify(self, hook: AceDataHook) -> dict[str, Any]:
-        """Find the stored token's own record by comparing token values in constant time."""
-        token = hook.token.encode()
-        for record in hook.iter_platform_tokens():
-            if hmac.compare_digest(str(record.get("token", "")).encode(), token):
-                return record
+        """Find the stored token's own record (the hook compares token values in constant time)."""
+        record = hook.find_platform_token(hook.token)
+        if record is not None:
+            return record
         raise RotationError(
             f"The token of connection {self.conn_id!r} is not one of this account's platform tokens (a user "
             "JWT cannot be rotated); nothing was changed"

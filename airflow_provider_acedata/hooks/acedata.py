@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import random
 import time
@@ -12,11 +13,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from airflow_provider_acedata import DEFAULT_HOST, __version__
-from airflow_provider_acedata.auth import BearerAuth
 from airflow_provider_acedata.exceptions import (
     AceDataApiError,
     AceDataAuthenticationError,
@@ -30,7 +29,7 @@ from airflow_provider_acedata.exceptions import (
     AceDataTransportError,
     AceDataValidationError,
 )
-from airflow_provider_acedata.masking import mask, mask_payload
+from airflow_provider_acedata.masking import mask, mask_payload, without_secrets
 from airflow_provider_acedata.validation import (
     SERVICE_TYPES,
     application_key,
@@ -45,6 +44,7 @@ from airflow_provider_acedata.version_compat import AIRFLOW_VERSION, BaseHook, V
 _Number = TypeVar("_Number", int, float)
 
 if TYPE_CHECKING:
+    import requests
     from airflow.sdk import Connection
 
 PAGE_SIZE = 100
@@ -155,6 +155,10 @@ class AceDataHook(BaseHook):
     @cached_property
     def session(self) -> requests.Session:
         """One HTTP session per hook: keep-alive, bearer auth and our User-Agent."""
+        import requests  # imported here, not at DAG parse time (it costs ~100 ms)
+
+        from airflow_provider_acedata.auth import BearerAuth
+
         session = requests.Session()
         session.auth = BearerAuth(self.token)
         session.headers.update(
@@ -195,6 +199,17 @@ class AceDataHook(BaseHook):
     def iter_platform_tokens(self, *, tag: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield this account's platform tokens (values masked as they arrive), oldest first."""
         return self._paginate("/platform-tokens/", {"user_id": self.user_id, "tag": tag, "ordering": "created_at"})
+
+    def find_platform_token(self, token: str) -> dict[str, Any] | None:
+        """Return the record (secret blanked) of this account's platform token whose value is ``token``.
+
+        Values are compared in constant time inside the hook; the listed tokens never leave it.
+        """
+        wanted = token.encode()
+        for record in self._pages("/platform-tokens/", {"user_id": self.user_id}):
+            if hmac.compare_digest(str(record.get("token", "")).encode(), wanted):
+                return dict(without_secrets(record))
+        return None
 
     def delete_platform_token(self, token_id: str) -> None:
         """Revoke a platform token; one that is already gone (404) counts as deleted."""
@@ -344,7 +359,7 @@ class AceDataHook(BaseHook):
         for credential in self.iter_credentials(application_id=application_id, name=name):
             if credential.get("name") == name and str(credential.get("application_id", "")).lower() == application_id:
                 found = credential
-        return found
+        return None if found is None else self.get_credential(str(found["id"]))
 
     def get_credential(self, credential_id: str) -> dict[str, Any]:
         credential_id = require_uuid("credential_id", credential_id)
@@ -381,11 +396,23 @@ class AceDataHook(BaseHook):
     # -- HTTP -------------------------------------------------------------------------------------
 
     def _paginate(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Yield every item of a ``{count, items}`` collection, holding one page at a time."""
+        """Yield every item of a ``{count, items}`` collection with its secret values blanked out.
+
+        List pages carry full tokens and API keys; they are dropped as each page arrives rather than
+        registered with the masker (whose cost grows with the square of the number of secrets). Read one
+        object (``get_*``) to get its secret, masked.
+        """
+        for item in self._pages(path, params):
+            yield without_secrets(item)
+
+    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Yield the raw items of a collection, holding one page at a time; for use inside the hook only."""
         query = {key: value for key, value in params.items() if value is not None}
         offset = 0
         while True:
-            page = self._request("GET", path, params={**query, "limit": PAGE_SIZE, "offset": offset})
+            page = self._request(
+                "GET", path, params={**query, "limit": PAGE_SIZE, "offset": offset}, mask_secrets=False
+            )
             items = page.get("items")
             if items is None:
                 items = page.get("results") or []
@@ -405,10 +432,11 @@ class AceDataHook(BaseHook):
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        mask_secrets: bool = True,
     ) -> Any:
         """Send one API call; GET and DELETE are retried on transient failures, anything else never is."""
         if method not in IDEMPOTENT_METHODS or self.retry_limit == 0:
-            return self._send(method, path, params, json)
+            return self._send(method, path, params, json, mask_secrets)
         retrying = Retrying(
             stop=stop_after_attempt(self.retry_limit + 1),
             wait=self._backoff,
@@ -417,9 +445,13 @@ class AceDataHook(BaseHook):
             sleep=_sleep,
             reraise=True,
         )
-        return retrying(self._send, method, path, params, json)
+        return retrying(self._send, method, path, params, json, mask_secrets)
 
-    def _send(self, method: str, path: str, params: Mapping[str, Any] | None, json: Any) -> Any:
+    def _send(
+        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any, mask_secrets: bool = True
+    ) -> Any:
+        import requests
+
         session = self.session
         started = time.monotonic()
         try:
@@ -459,7 +491,8 @@ class AceDataHook(BaseHook):
                 path=path,
                 code="invalid_response",
             ) from None
-        mask_payload(payload)
+        if mask_secrets:
+            mask_payload(payload)
         return payload
 
     def _api_error(self, response: requests.Response, method: str, path: str) -> AceDataApiError:

@@ -271,7 +271,7 @@ class RotateCredentialOperator(_CredentialOperator):
         for candidate in self.hook.iter_credentials(application_id=application_id):
             if (candidate.get("metadata") or {}).get(ROTATED_FROM) != old_id:
                 continue
-            token = candidate.get("token")
+            token = self.hook.get_credential(str(candidate["id"])).get("token")
             held = self.token_store.holds(token) if isinstance(token, str) and token else False
             if held is True:
                 found = candidate

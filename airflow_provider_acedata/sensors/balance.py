@@ -11,7 +11,6 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_acedata.exceptions import AceDataError
 from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
-from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger, fetch_remaining_amount
 from airflow_provider_acedata.validation import require_number, require_uuid
 
 try:
@@ -85,6 +84,8 @@ class ApplicationBalanceSensor(BaseSensorOperator):
         context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=application_id)
         if not self.deferrable:
             return super().execute(context)
+        from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger, fetch_remaining_amount
+
         amount = fetch_remaining_amount(self.acedata_conn_id, application_id)
         if amount >= minimum:
             self.log.info("Application %s has %g Credits (>= %g)", application_id, amount, minimum)
@@ -112,6 +113,8 @@ class ApplicationBalanceSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """Read the balance once: done (with the amount as XCom) when it is at least the threshold."""
+        from airflow_provider_acedata.triggers.balance import fetch_remaining_amount
+
         application_id, minimum, _ = self._settings()
         amount = fetch_remaining_amount(self.acedata_conn_id, application_id)
         done = amount >= minimum

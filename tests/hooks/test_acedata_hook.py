@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import pytest
 import requests
@@ -429,3 +430,27 @@ class TestSecrets:
         ok, message = AceDataHook().test_connection()
         assert not ok
         assert "https" in message
+
+
+class TestListsKeepSecretsInside:
+    """List pages carry every token in clear; the hook drops them instead of registering each with the masker."""
+
+    def test_token_values_blanked_and_not_registered(self, hook, me, requests_mock):
+        listed = "platform-v1-" + "1234" * 16
+        requests_mock.get(
+            f"{API}/platform-tokens/",
+            json={"count": 1, "items": [{"id": APP_ID, "token": listed, "tags": ["x"], "metadata": {"k": 1}}]},
+        )
+        with mock.patch("airflow_provider_acedata.masking.mask_secret") as masker:
+            items = list(hook.iter_platform_tokens())
+        assert items == [{"id": APP_ID, "token": None, "tags": ["x"], "metadata": {"k": 1}}]
+        assert listed not in [c.args[0] for c in masker.call_args_list]
+
+    def test_find_platform_token_compares_inside_the_hook(self, hook, me, requests_mock):
+        other = "platform-v1-" + "5678" * 16
+        requests_mock.get(
+            f"{API}/platform-tokens/",
+            json={"count": 2, "items": [{"id": "a", "token": other}, {"id": APP_ID, "token": TOKEN}]},
+        )
+        assert hook.find_platform_token(TOKEN) == {"id": APP_ID, "token": None}
+        assert hook.find_platform_token("platform-v1-unknown") is None

@@ -182,9 +182,18 @@ class TestCredentials:
                 ],
             },
         )
+        detail = requests_mock.get(f"{API}/credentials/{newer}", json={"id": newer, "name": "etl", "token": API_KEY})
 
-        assert hook.find_credential(APP_ID, "etl")["id"] == newer
+        assert hook.find_credential(APP_ID, "etl") == {"id": newer, "name": "etl", "token": API_KEY}
+        assert detail.call_count == 1, "the key comes from the detail read (masked), not from the list"
         assert hook.find_credential(APP_ID, "other") is None
+
+    def test_lists_never_hand_out_secrets(self, hook, me, requests_mock):
+        requests_mock.get(
+            f"{API}/credentials/",
+            json={"count": 1, "items": [{"id": CRED_ID, "name": "etl", "token": API_KEY, "password": "pw-123456"}]},
+        )
+        assert list(hook.iter_credentials()) == [{"id": CRED_ID, "name": "etl", "token": None, "password": None}]
 
     def test_get_credential_masks_embedded_secrets(self, hook, requests_mock):
         password = "identity-password-123"
