@@ -31,8 +31,6 @@ class Settings:
     calls_per_block: int
     page_total: int
     page_rounds: int
-    mask_sizes: tuple[int, int]
-    mask_rounds: int
     rotation_rounds: int
     page_small: int = 100
 
@@ -45,8 +43,6 @@ class Settings:
             calls_per_block=100,
             page_total=10_000,
             page_rounds=5,
-            mask_sizes=(100, 200),
-            mask_rounds=3,
             rotation_rounds=9,
         )
 
@@ -59,8 +55,6 @@ class Settings:
             calls_per_block=10,
             page_total=250,
             page_rounds=1,
-            mask_sizes=(10, 20),
-            mask_rounds=1,
             rotation_rounds=1,
         )
 
