@@ -56,3 +56,14 @@ def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
 def context() -> dict:
     """A task context for calling ``execute`` directly; ``context["ti"]`` records XCom pushes."""
     return {"ti": mock.MagicMock()}
+
+
+@pytest.fixture
+def app_id(platform: FakeAceDataPlatform) -> str:
+    """An application of the default user with no Credits (it comes with one unnamed credential)."""
+    from airflow_provider_acedata.hooks import AceDataHook
+
+    application_id = str(AceDataHook().create_application(platform.service_id("midjourney"))["id"])
+    platform.set_balance(application_id, 0)
+    platform.clear_requests()
+    return application_id

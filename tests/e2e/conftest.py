@@ -72,6 +72,31 @@ def real_airflow_env() -> dict[str, str]:
     return {}
 
 
+def _deployment(
+    request: pytest.FixtureRequest,
+    base: Path,
+    dag_files: list[Path],
+    env: dict[str, str],
+    timings_key: pytest.StashKey[dict[str, float]],
+    executor: str = "LocalExecutor",
+) -> Iterator[RealAirflow]:
+    """Start a deployment whose dags folder holds the example DAGs plus ``dag_files``; always stop it."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    dags = base / "dags"
+    dags.mkdir()
+    for src in [*sorted((REPO_ROOT / "example_dags").glob("*.py")), *dag_files]:
+        shutil.copy2(src, dags / Path(src).name)
+    airflow = RealAirflow(base / "home", dags, env=env, executor=executor)
+    try:
+        airflow.start()
+        yield airflow
+    finally:
+        airflow.stop()
+        request.config.stash[timings_key] = airflow.timings
+
+
 @pytest.fixture(scope="session")
 def real_airflow(
     request: pytest.FixtureRequest,
@@ -79,22 +104,9 @@ def real_airflow(
     real_airflow_extra_dag_files: list[Path],
     real_airflow_env: dict[str, str],
 ) -> Iterator[RealAirflow]:
-    """A started real Airflow deployment shared by the session; always stopped at the end."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
+    """A started real Airflow deployment (LocalExecutor) shared by the session; always stopped at the end."""
     base = tmp_path_factory.mktemp("real-airflow")
-    dags = base / "dags"
-    dags.mkdir()
-    for src in [*sorted((REPO_ROOT / "example_dags").glob("*.py")), *real_airflow_extra_dag_files]:
-        shutil.copy2(src, dags / Path(src).name)
-    airflow = RealAirflow(base / "home", dags, env=real_airflow_env)
-    try:
-        airflow.start()
-        yield airflow
-    finally:
-        airflow.stop()
-        request.config.stash[_TIMINGS_KEY] = airflow.timings
+    yield from _deployment(request, base, real_airflow_extra_dag_files, real_airflow_env, _TIMINGS_KEY)
 
 
 @pytest.fixture(scope="session")
@@ -108,20 +120,11 @@ def real_airflow_celery(
 
     Started only when a test requests it, and stopped at the end of the session.
     """
-    reason = _skip_reason()
-    if reason:
+    if (reason := _skip_reason()) is not None:
         pytest.skip(reason)
     if importlib.util.find_spec("airflow.providers.celery") is None:
         pytest.fail("CeleryExecutor tests need apache-airflow-providers-celery (the 'test' extra): run make venv")
     base = tmp_path_factory.mktemp("real-airflow-celery")
-    dags = base / "dags"
-    dags.mkdir()
-    for src in [*sorted((REPO_ROOT / "example_dags").glob("*.py")), *real_airflow_extra_dag_files]:
-        shutil.copy2(src, dags / Path(src).name)
-    airflow = RealAirflow(base / "home", dags, env=real_airflow_env, executor="CeleryExecutor")
-    try:
-        airflow.start()
-        yield airflow
-    finally:
-        airflow.stop()
-        request.config.stash[_CELERY_TIMINGS_KEY] = airflow.timings
+    yield from _deployment(
+        request, base, real_airflow_extra_dag_files, real_airflow_env, _CELERY_TIMINGS_KEY, "CeleryExecutor"
+    )

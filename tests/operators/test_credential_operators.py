@@ -44,14 +44,6 @@ class MemoryStore(TokenStore):
         return self.value
 
 
-@pytest.fixture
-def app_id(platform: FakeAceDataPlatform) -> str:
-    """An application of the default user (it comes with one unnamed credential)."""
-    application_id = str(AceDataHook().create_application(platform.service_id("midjourney"))["id"])
-    platform.clear_requests()
-    return application_id
-
-
 def pushed(context: dict) -> dict:
     return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
 

@@ -10,22 +10,11 @@ import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_acedata.exceptions import AceDataError, AceDataInputError, AceDataNotFoundError
-from airflow_provider_acedata.hooks import AceDataHook
 from airflow_provider_acedata.links import AceDataApplicationLink
 from airflow_provider_acedata.sensors import ApplicationBalanceSensor
-from airflow_provider_acedata.testing import FakeAceDataPlatform
 from airflow_provider_acedata.triggers import ApplicationBalanceTrigger
 
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
-
-
-@pytest.fixture
-def app_id(platform: FakeAceDataPlatform) -> str:
-    """An application of the default user with no Credits."""
-    application_id = str(AceDataHook().create_application(platform.service_id("midjourney"))["id"])
-    platform.set_balance(application_id, 0)
-    platform.clear_requests()
-    return application_id
 
 
 def sensor(application_id: str, minimum: object = 100, **kwargs: object) -> ApplicationBalanceSensor:

@@ -7,24 +7,12 @@ import json
 import threading
 import time
 
-import pytest
 from airflow.sdk._shared.module_loading import import_string
 
-from airflow_provider_acedata.hooks import AceDataHook
-from airflow_provider_acedata.testing import FakeAceDataPlatform
 from airflow_provider_acedata.triggers import ApplicationBalanceTrigger
 from airflow_provider_acedata.triggers import balance as balance_module
 
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
-
-
-@pytest.fixture
-def app_id(platform: FakeAceDataPlatform) -> str:
-    """An application of the default user with no Credits."""
-    application_id = str(AceDataHook().create_application(platform.service_id("midjourney"))["id"])
-    platform.set_balance(application_id, 0)
-    platform.clear_requests()
-    return application_id
 
 
 def first_event(trigger: ApplicationBalanceTrigger, limit: float = 10.0) -> dict:
