@@ -113,7 +113,10 @@ class RotationLease:
                         f"after {waited:.0f}s. A lease expires {self.ttl:g}s after it was taken."
                     )
                 self._sleep(min(self.poll, max(self.wait - waited, 0.01)))
-                holder = self._holder(self._bind(self._hook_factory(), record))
+                try:
+                    holder = self._holder(self._bind(self._hook_factory(), record))
+                except AceDataAuthenticationError:
+                    continue  # the holder revoked the token just read: read the stored one again next round
                 if holder is None:
                     break
 

@@ -3,7 +3,7 @@
 Every case ends with the invariant checked: the stored token authenticates, and after the runs plus one
 further clean rotation, no token created by a rotation is alive but the stored one, and no lease is left.
 
-Interleavings (10):
+Interleavings (11):
  1  both runs start together: B cannot identify until A has finished (the lease serialises them)
  2  A stores before B creates: B rotates from A's new token, not from the one it saw at start
  3  B stores before A finishes: cannot happen; B's steps all come after A's finish
@@ -14,6 +14,7 @@ Interleavings (10):
  8  three overlapping runs: all succeed one after another, each rotating from the previous one's token
  9  A stalls past its lease after create: B takes over; A stops before storing and revokes its own token
  10 B cannot get the lease within lease_wait: B fails and changes nothing; A completes
+ 11 A revokes the token B read while B waits for the lease: B reads the stored token again and completes
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def test_b_cannot_store_before_a_finishes(platform, store):
     a.pause_at["tested"].set()
     a.join()
     b.join()
+    assert a.error is None and b.error is None, (a.error, b.error)
     assert journal.index(("A", "finished")) < journal.index(("B", "stored"))
     follow_up(platform, store, old)
 
@@ -267,4 +269,30 @@ def test_b_gives_up_waiting_and_changes_nothing(platform, store):
     a.pause_at["identified"].set()
     a.join()
     assert a.error is None
+    follow_up(platform, store, old)
+
+
+def test_waiter_survives_the_holder_revoking_its_token(platform, store):
+    """While B waits, A stores a new token and revokes the one B read: B's next poll gets 401 and re-reads."""
+    journal: list[tuple[str, str]] = []
+    old = store.value
+    a = make("A", journal, store)
+    a.pause_at["identified"] = threading.Event()
+    a.start()
+    assert a.reached["identified"].wait(WAIT)
+    refused = platform.fail(
+        method="GET",
+        path="/platform-tokens/$",
+        predicate=lambda r: r.token == old and r.query.get("tag", [""])[0].endswith(":lock"),
+        status=401,
+        skip=2,
+        body={"detail": "Invalid token."},
+    )
+    b = make("B", journal, store).start()
+    assert not b.reached["leased"].wait(0.5)
+    a.pause_at["identified"].set()
+    a.join()
+    b.join()
+    assert refused.hits == 1
+    assert a.error is None and b.error is None, (a.error, b.error)
     follow_up(platform, store, old)
