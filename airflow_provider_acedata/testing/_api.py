@@ -181,19 +181,21 @@ class PlatformApi:
             raise permission_denied()
         return Response(201, self.store.add_token(request.user_id, tags=tags, metadata=metadata))
 
-    def _own_token(self, request: Request) -> dict[str, Any]:
-        token = self.store.tokens.get(request.params["id"])
-        if token is None or token["user_id"] != request.user_id:
+    @staticmethod
+    def _own(objects: dict[str, dict[str, Any]], request: Request) -> dict[str, Any]:
+        """The caller's object named by the path id; another user's is as good as missing (404)."""
+        found = objects.get(request.params["id"])
+        if found is None or found["user_id"] != request.user_id:
             raise not_found()
-        return token
+        return found
 
     def get_token(self, request: Request) -> Response:
         """``GET /platform-tokens/{id}``."""
-        return Response(200, self._own_token(request))
+        return Response(200, self._own(self.store.tokens, request))
 
     def delete_token(self, request: Request) -> Response:
         """``DELETE /platform-tokens/{id}``: revoke; a token may revoke itself."""
-        self.store.delete_token(self._own_token(request)["id"])
+        self.store.delete_token(self._own(self.store.tokens, request)["id"])
         return Response(204)
 
     def list_services(self, request: Request) -> Response:
@@ -270,10 +272,7 @@ class PlatformApi:
 
     def get_application(self, request: Request) -> Response:
         """``GET /applications/{id}``: includes current credentials and balance."""
-        app = self.store.applications.get(request.params["id"])
-        if app is None or app["user_id"] != request.user_id:
-            raise not_found()
-        return Response(200, self.store.render_application(app))
+        return Response(200, self.store.render_application(self._own(self.store.applications, request)))
 
     def list_credentials(self, request: Request) -> Response:
         """``GET /credentials/``: the caller's API keys, full tokens included."""
@@ -312,19 +311,13 @@ class PlatformApi:
         credential = self.store.add_credential(request.user_id, _canonical(application_id), **fields)
         return Response(201, credential)
 
-    def _own_credential(self, request: Request) -> dict[str, Any]:
-        credential = self.store.credentials.get(request.params["id"])
-        if credential is None or credential["user_id"] != request.user_id:
-            raise not_found()
-        return credential
-
     def get_credential(self, request: Request) -> Response:
         """``GET /credentials/{id}``."""
-        return Response(200, self._own_credential(request))
+        return Response(200, self._own(self.store.credentials, request))
 
     def update_credential(self, request: Request) -> Response:
         """``PATCH /credentials/{id}``: change name, limited_amount, expired_at, host, tags or metadata."""
-        credential = self._own_credential(request)
+        credential = self._own(self.store.credentials, request)
         data = _object_body(request.body, allow_empty=True)
         errors: Errors = {}
         changes = _credential_fields(data, errors, partial=True)
@@ -338,12 +331,12 @@ class PlatformApi:
 
     def delete_credential(self, request: Request) -> Response:
         """``DELETE /credentials/{id}``: the key stops working at once."""
-        del self.store.credentials[self._own_credential(request)["id"]]
+        del self.store.credentials[self._own(self.store.credentials, request)["id"]]
         return Response(204)
 
     def rotate_credential(self, request: Request) -> Response:
         """``POST /credentials/{id}/rotate/``: same id, new token."""
-        return Response(200, self.store.rotate_credential(self._own_credential(request)["id"]))
+        return Response(200, self.store.rotate_credential(self._own(self.store.credentials, request)["id"]))
 
 
 _NULL: Final = "This field may not be null."
