@@ -24,6 +24,11 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the real-Airflow tests last: their deployments live until the session ends and load the machine."""
+    items.sort(key=lambda item: "e2e" in item.path.parts)
+
+
 @pytest.fixture
 def acedata_conn(monkeypatch: pytest.MonkeyPatch) -> str:
     """The default acedata connection, pointing at a fake https host; retries without sleeping."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -285,11 +286,14 @@ def test_waiter_survives_the_holder_revoking_its_token(platform, store):
         path="/platform-tokens/$",
         predicate=lambda r: r.token == old and r.query.get("tag", [""])[0].endswith(":lock"),
         status=401,
-        skip=2,
         body={"detail": "Invalid token."},
     )
     b = make("B", journal, store).start()
-    assert not b.reached["leased"].wait(0.5)
+    deadline = time.monotonic() + WAIT
+    while refused.hits == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert refused.hits == 1, "B never polled the lease with the token it had read"
+    assert not b.reached["leased"].is_set()
     a.pause_at["identified"].set()
     a.join()
     b.join()
