@@ -214,10 +214,7 @@ class AceDataHook(BaseHook):
     def delete_platform_token(self, token_id: str) -> None:
         """Revoke a platform token; one that is already gone (404) counts as deleted."""
         token_id = require_uuid("token_id", token_id)
-        try:
-            self._request("DELETE", f"/platform-tokens/{token_id}")
-        except AceDataNotFoundError:
-            self.log.info("Platform token %s was already deleted", token_id)
+        self._delete(f"/platform-tokens/{token_id}", f"Platform token {token_id}")
 
     # -- applications -----------------------------------------------------------------------------
 
@@ -368,10 +365,7 @@ class AceDataHook(BaseHook):
     def delete_credential(self, credential_id: str) -> None:
         """Delete an API key (it stops working at once); one that is already gone (404) counts as deleted."""
         credential_id = require_uuid("credential_id", credential_id)
-        try:
-            self._request("DELETE", f"/credentials/{credential_id}")
-        except AceDataNotFoundError:
-            self.log.info("API key %s was already deleted", credential_id)
+        self._delete(f"/credentials/{credential_id}", f"API key {credential_id}")
 
     def rotate_credential(self, credential_id: str) -> dict[str, Any]:
         """Give an API key a new token in place (``POST /credentials/{id}/rotate/``): same id, old token dead at once.
@@ -424,6 +418,13 @@ class AceDataHook(BaseHook):
             yield from items
             if isinstance(count, int) and offset >= count:
                 return
+
+    def _delete(self, path: str, what: str) -> None:
+        """DELETE an object; one that is already gone (404) counts as deleted, so clean-ups can be repeated."""
+        try:
+            self._request("DELETE", path)
+        except AceDataNotFoundError:
+            self.log.info("%s was already deleted", what)
 
     def _request(
         self,
