@@ -95,3 +95,21 @@ class AceDataServerError(AceDataApiError):
 
 class AceDataConflictError(AceDataError):
     """An object exists that the operator was told not to reuse (``if_exists="fail"``)."""
+
+
+ERRORS_BY_STATUS: dict[int, type[AceDataApiError]] = {
+    400: AceDataValidationError,
+    401: AceDataAuthenticationError,
+    403: AceDataPermissionError,
+    404: AceDataNotFoundError,
+    429: AceDataRateLimitError,
+}
+
+
+def error_class(status: int, code: str | None = None) -> type[AceDataApiError]:
+    """The exception type for an error answer: by the API's error code first, then by HTTP status."""
+    if code == "duplication" or status == 409:
+        return AceDataDuplicationError
+    if status in ERRORS_BY_STATUS:
+        return ERRORS_BY_STATUS[status]
+    return AceDataServerError if status >= 500 else AceDataApiError

@@ -51,12 +51,12 @@ def _conn_id(count: int) -> str:
 @contextmanager
 def masking_mode(mode: str) -> Iterator[None]:
     """Masking for the block, from an empty masker: ``full`` is real masking, ``none`` masks nothing."""
-    from airflow_provider_acedata.hooks import acedata
+    from airflow_provider_acedata.hooks import _http
 
     forget_masks(airflow_masker=mode == "full")
     patch: AbstractContextManager[Any] = nullcontext()
     if mode == "none":
-        patch = mock.patch.object(acedata, "mask_payload", lambda payload: None)
+        patch = mock.patch.object(_http, "mask_payload", lambda payload: None)
     with patch:
         yield
 

@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
         "min_remaining_amount": Param(
             1, type="number", minimum=0, title="Minimum balance", description="Credits to wait for."
         ),
-        "poll_interval": Param(
-            60, type="number", minimum=0.1, title="Poll interval", description="Seconds between balance checks."
+        "poke_interval": Param(
+            60, type="number", minimum=0.1, title="Poke interval", description="Seconds between balance checks."
         ),
     },
     doc_md=__doc__,
@@ -59,7 +59,7 @@ def example_acedata_provisioning() -> None:
         task_id="wait_for_balance",
         application_id=create_app.output,
         min_remaining_amount="{{ params.min_remaining_amount }}",
-        poll_interval="{{ params.poll_interval }}",
+        poke_interval="{{ params.poke_interval }}",
         deferrable=True,
         timeout=timedelta(days=1),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from typing import Any
 
 TOKEN = "platform-v1-" + "ab12" * 16
 API = "https://platform.example.test/api/v1"
@@ -19,3 +21,16 @@ def redact(text: str) -> str:
     from airflow.sdk._shared.secrets_masker import redact as _redact
 
     return str(_redact(text))
+
+
+def raise_balance_after_reads(platform: Any, application_id: str, amount: float, reads: int) -> None:
+    """Make ``platform`` answer the application's first ``reads`` reads as they are, and later ones with ``amount``."""
+    seen = itertools.count(1)
+
+    def on_request(record: Any) -> bool:
+        is_read = record.method == "GET" and record.path.rstrip("/").endswith(f"/applications/{application_id}")
+        if is_read and next(seen) > reads:
+            platform.set_balance(application_id, amount)
+        return False
+
+    platform.fail(predicate=on_request, times=None)

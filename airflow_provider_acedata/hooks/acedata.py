@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import ipaddress
-import random
-import time
+import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from functools import cached_property
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urlsplit
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-
-from airflow_provider_acedata import DEFAULT_HOST, __version__
+from airflow_provider_acedata import __version__
 from airflow_provider_acedata.exceptions import (
-    AceDataApiError,
     AceDataAuthenticationError,
     AceDataConfigError,
-    AceDataDuplicationError,
     AceDataError,
+    AceDataInputError,
     AceDataNotFoundError,
-    AceDataPermissionError,
-    AceDataRateLimitError,
-    AceDataServerError,
-    AceDataTransportError,
-    AceDataValidationError,
 )
-from airflow_provider_acedata.masking import mask, mask_payload, without_secrets
+from airflow_provider_acedata.hooks._http import (
+    AsyncTransport,
+    Endpoint,
+    RetryPolicy,
+    SyncTransport,
+    base_url,
+    redact,
+)
+from airflow_provider_acedata.masking import mask, without_secrets
 from airflow_provider_acedata.validation import (
     SERVICE_TYPES,
     application_key,
@@ -48,24 +46,29 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 PAGE_SIZE = 100
-MAX_BACKOFF = 60.0
-MAX_RETRY_AFTER = 300.0
-IDEMPOTENT_METHODS = frozenset({"GET", "DELETE"})
 ROTATE_UNSUPPORTED_STATUSES = frozenset({404, 405})
+_BEARER_PREFIX = "bearer "
 
 
 class AceDataHook(BaseHook):
     """Talk to the Ace Data Cloud platform API with the platform token of an ``acedata`` connection.
 
-    One ``requests.Session`` per hook, a finite timeout on every request, no redirects, retries with
-    exponential backoff for GET/DELETE only, and API errors turned into the types in
-    :mod:`airflow_provider_acedata.exceptions`.
+    Resource methods live here; the request, retry and error policy lives in
+    :mod:`airflow_provider_acedata.hooks._http`, sent with ``requests`` (sync) or ``httpx`` (the ``a*``
+    methods, for triggers). A finite timeout on every request, no redirects, retries with backoff for
+    GET/DELETE only, and API errors turned into the types in :mod:`airflow_provider_acedata.exceptions`.
+
+    A hook owns one HTTP session; :meth:`with_token` makes hooks that share it. Close a hook with
+    :meth:`close` (or use it as a context manager) when done.
 
     :param acedata_conn_id: the Airflow connection holding the base URL (host) and token (password).
     :param timeout: seconds per request; overrides the connection extra ``timeout`` (default 30).
     :param retry_limit: retries of a GET/DELETE; overrides the extra ``retry_limit`` (default 3).
     :param retry_delay: base of the exponential backoff; overrides the extra ``retry_delay`` (default 1).
+    :param max_retry_wait: the longest ``Retry-After`` honoured by sleeping; a longer one raises
+        ``AceDataRateLimitError`` at once. Overrides the extra ``max_retry_wait`` (default 60).
     :param token: use this token instead of the connection's (e.g. to test a freshly rotated one).
+    :param user_id: the account's id, when known, so that owner lists need no ``/platform-tokens/me/`` call.
     """
 
     conn_name_attr = "acedata_conn_id"
@@ -80,25 +83,69 @@ class AceDataHook(BaseHook):
         timeout: float | None = None,
         retry_limit: int | None = None,
         retry_delay: float | None = None,
+        max_retry_wait: float | None = None,
         token: str | None = None,
+        user_id: str | None = None,
     ) -> None:
         super().__init__()
         self.acedata_conn_id = acedata_conn_id
         self._timeout = timeout
         self._retry_limit = retry_limit
         self._retry_delay = retry_delay
+        self._max_retry_wait = max_retry_wait
         if token is not None:
             mask(token)
         self._token_override = token
+        if user_id is not None:
+            self.__dict__["user_id"] = require_uuid("user_id", user_id)
+        self._parent: AceDataHook | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(acedata_conn_id={self.acedata_conn_id!r})"
+
+    def with_token(self, token: str, *, user_id: str | None = None) -> AceDataHook:
+        """A hook for the same connection and settings that authenticates with ``token``.
+
+        It shares this hook's connection, settings and HTTP session (closing it is a no-op); give
+        ``user_id`` when the token's account is known, to skip the ``/platform-tokens/me/`` call.
+        """
+        child = type(self)(
+            self.acedata_conn_id,
+            timeout=self._timeout,
+            retry_limit=self._retry_limit,
+            retry_delay=self._retry_delay,
+            max_retry_wait=self._max_retry_wait,
+            token=token,
+            user_id=user_id,
+        )
+        child._parent = self
+        return child
+
+    def close(self) -> None:
+        """Close the HTTP session this hook owns (hooks made by ``with_token`` share their parent's)."""
+        if self._parent is None and "sync_transport" in self.__dict__:
+            self.sync_transport.close()
+
+    async def aclose(self) -> None:
+        """Close the async HTTP client this hook owns."""
+        if self._parent is None and "async_transport" in self.__dict__:
+            await self.async_transport.aclose()
+
+    def __enter__(self) -> AceDataHook:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
 
     # -- connection -------------------------------------------------------------------------------
 
     @cached_property
     def connection(self) -> Connection:
-        """The Airflow connection, fetched once (its password is masked by Airflow on fetch)."""
+        """The Airflow connection, fetched once per hook family (Airflow masks its password on fetch)."""
+        if self._parent is not None:
+            return self._parent.connection
         return self.get_connection(self.acedata_conn_id)
 
     @cached_property
@@ -111,7 +158,7 @@ class AceDataHook(BaseHook):
     @cached_property
     def base_url(self) -> str:
         """The platform's base URL (scheme and host), https unless the host is loopback."""
-        return _base_url(self.connection.host, self.connection.port, self.connection.schema)
+        return base_url(self.connection.host, self.connection.port, self.connection.schema)
 
     @cached_property
     def api_url(self) -> str:
@@ -130,8 +177,15 @@ class AceDataHook(BaseHook):
         return self._setting("retry_delay", self._retry_delay, 1.0, float, minimum=0)
 
     @cached_property
+    def max_retry_wait(self) -> float:
+        return self._setting("max_retry_wait", self._max_retry_wait, 60.0, float, minimum=0)
+
+    @cached_property
     def token(self) -> str:
         """The platform token: the ``token_variable`` Variable if set, else the connection password."""
+        return self._read_token()
+
+    def _read_token(self) -> str:
         token = self._token_override
         source = "the token argument"
         if token is None and (variable := self.extras.get("token_variable")):
@@ -141,6 +195,8 @@ class AceDataHook(BaseHook):
             token = self.connection.password
             source = f"the password of connection {self.acedata_conn_id!r}"
         token = (token or "").strip()
+        if token.lower().startswith(_BEARER_PREFIX):
+            token = token[len(_BEARER_PREFIX) :].strip()
         if not token:
             raise AceDataConfigError(f"No platform token: {source} is empty. Put the token in the password field.")
         mask(token)
@@ -153,22 +209,39 @@ class AceDataHook(BaseHook):
         return token
 
     @cached_property
-    def session(self) -> requests.Session:
-        """One HTTP session per hook: keep-alive, bearer auth and our User-Agent."""
-        import requests  # imported here, not at DAG parse time (it costs ~100 ms)
-
-        from airflow_provider_acedata.auth import BearerAuth
-
-        session = requests.Session()
-        session.auth = BearerAuth(self.token)
-        session.headers.update(
-            {
-                "Accept": "application/json",
-                "User-Agent": f"airflow-provider-acedata/{__version__} apache-airflow/{AIRFLOW_VERSION} "
-                f"python-requests/{requests.__version__}",
-            }
+    def endpoint(self) -> Endpoint:
+        return Endpoint(
+            base_url=self.base_url,
+            timeout=self.timeout,
+            user_agent=f"airflow-provider-acedata/{__version__} apache-airflow/{AIRFLOW_VERSION}",
         )
-        return session
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_limit, self.retry_delay, self.max_retry_wait)
+
+    @cached_property
+    def sync_transport(self) -> SyncTransport:
+        """The requests transport, one per hook family."""
+        if self._parent is not None:
+            return self._parent.sync_transport
+        return SyncTransport(self.endpoint, self.retry_policy, self._logger)
+
+    @cached_property
+    def async_transport(self) -> AsyncTransport:
+        """The httpx transport, one per hook family (for triggers)."""
+        if self._parent is not None:
+            return self._parent.async_transport
+        return AsyncTransport(self.endpoint, self.retry_policy, self._logger)
+
+    @property
+    def session(self) -> requests.Session:
+        """The ``requests.Session`` of this hook family: keep-alive across calls."""
+        return self.sync_transport.session
+
+    @property
+    def _logger(self) -> logging.Logger:
+        return cast("logging.Logger", self.log)
 
     @cached_property
     def user_id(self) -> str:
@@ -236,6 +309,19 @@ class AceDataHook(BaseHook):
     def get_application(self, application_id: str) -> dict[str, Any]:
         application_id = require_uuid("application_id", application_id)
         return cast("dict[str, Any]", self._request("GET", f"/applications/{application_id}"))
+
+    async def aget_application(self, application_id: str) -> dict[str, Any]:
+        """The async twin of ``get_application``, for triggers."""
+        application_id = require_uuid("application_id", application_id)
+        return cast("dict[str, Any]", await self._arequest("GET", f"/applications/{application_id}"))
+
+    def get_remaining_amount(self, application_id: str) -> float:
+        """An application's balance (``remaining_amount``) in Credits."""
+        return remaining_amount(self.get_application(application_id))
+
+    async def aget_remaining_amount(self, application_id: str) -> float:
+        """The async twin of ``get_remaining_amount``, for triggers."""
+        return remaining_amount(await self.aget_application(application_id))
 
     def iter_applications(
         self,
@@ -380,9 +466,9 @@ class AceDataHook(BaseHook):
     # -- Airflow UI -------------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the token with ``GET /platform-tokens/me/``; never raises, never echoes the token."""
+        """Check the token with one ``GET /platform-tokens/me/``, not retried; never raises, never echoes the token."""
         try:
-            user = self.get_current_user()
+            user = cast("dict[str, Any]", self._request("GET", "/platform-tokens/me/", retry=False))
         except Exception as error:
             return False, self._redact(f"{type(error).__name__}: {error}")
         return True, f"Connected as {user.get('username') or user.get('email') or user.get('id')}"
@@ -434,127 +520,42 @@ class AceDataHook(BaseHook):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         mask_secrets: bool = True,
+        retry: bool = True,
     ) -> Any:
-        """Send one API call; GET and DELETE are retried on transient failures, anything else never is."""
-        if method not in IDEMPOTENT_METHODS or self.retry_limit == 0:
-            return self._send(method, path, params, json, mask_secrets)
-        retrying = Retrying(
-            stop=stop_after_attempt(self.retry_limit + 1),
-            wait=self._backoff,
-            retry=retry_if_exception(_is_transient),
-            before_sleep=self._log_retry,
-            sleep=_sleep,
-            reraise=True,
+        """Send one API call through the sync transport (GET/DELETE retried on transient failures)."""
+        return self.sync_transport.request(
+            method, path, token=self.token, params=params, json=json, mask_secrets=mask_secrets, retry=retry
         )
-        return retrying(self._send, method, path, params, json, mask_secrets)
 
-    def _send(
-        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any, mask_secrets: bool = True
-    ) -> Any:
-        import requests
+    async def _arequest(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
+        """Send one API call through the async transport; a 401 re-reads the token once (it may have rotated)."""
+        token = await self._atoken()
+        try:
+            return await self.async_transport.request(method, path, token=token, params=params)
+        except AceDataAuthenticationError:
+            fresh = await self._atoken(reload=True)
+            if fresh == token:
+                raise
+            self.log.info("Connection %r has a new platform token; retrying with it", self.acedata_conn_id)
+            return await self.async_transport.request(method, path, token=fresh, params=params)
 
-        session = self.session
-        started = time.monotonic()
-        try:
-            response = session.request(
-                method,
-                f"{self.api_url}{path}",
-                params=params,
-                json=json,
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            raise AceDataTransportError(
-                f"{method} {path} got no answer within {self.timeout:g}s (timeout)",
-                method=method,
-                path=path,
-                timed_out=True,
-            ) from None
-        except requests.RequestException as error:
-            raise AceDataTransportError(
-                self._redact(f"{method} {path} failed before an answer: {type(error).__name__}: {error}"),
-                method=method,
-                path=path,
-            ) from None
-        self.log.debug("%s %s -> %s (%.0f ms)", method, path, response.status_code, (time.monotonic() - started) * 1000)
-        if response.status_code >= 300:
-            raise self._api_error(response, method, path)
-        if response.status_code == 204 or not response.content:
-            return None
-        try:
-            payload = response.json()
-        except ValueError:
-            raise AceDataApiError(
-                f"{method} {path} -> {response.status_code}: the answer is not JSON",
-                status_code=response.status_code,
-                method=method,
-                path=path,
-                code="invalid_response",
-            ) from None
-        if mask_secrets:
-            mask_payload(payload)
-        return payload
-
-    def _api_error(self, response: requests.Response, method: str, path: str) -> AceDataApiError:
-        """Turn an error answer into the matching exception, keeping status, code and message."""
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        code, message, field_errors = _parse_error_body(body)
-        if message is None and body is None:
-            message = response.text.strip()[:200] or response.reason or None
-        if 300 <= status < 400:
-            location = urlsplit(response.headers.get("Location", "")).path
-            message = f"redirect to {location!r} not followed; check the connection host ({self.base_url})"
-        if code == "duplication" or status == 409:
-            kind: type[AceDataApiError] = AceDataDuplicationError
-        elif status in _ERRORS_BY_STATUS:
-            kind = _ERRORS_BY_STATUS[status]
-        elif status >= 500:
-            kind = AceDataServerError
-        else:
-            kind = AceDataApiError
-        text = f"{method} {path} -> {status}"
-        if code:
-            text += f" [{code}]"
-        if message:
-            text += f": {message}"
-        if field_errors:
-            text += f" {field_errors}"
-        if status == 403:
-            text += " (owner lists need user_id; the token may lack this permission)"
-        return kind(
-            self._redact(text),
-            status_code=status,
-            method=method,
-            path=path,
-            code=code,
-            api_message=self._redact(message) if message else None,
-            field_errors={key: self._redact(str(value)) for key, value in field_errors.items()},
-            request_id=response.headers.get("X-Request-Id") or response.headers.get("X-Trace-Id"),
-            retry_after=_retry_after(response.headers.get("Retry-After")),
-        )
+    async def _atoken(self, *, reload: bool = False) -> str:
+        """The token, read without blocking the event loop: the connection via ``aget_connection``."""
+        if reload and self._token_override is None:
+            for name in ("connection", "extras", "token"):
+                self.__dict__.pop(name, None)
+        if "token" not in self.__dict__:
+            if "connection" not in self.__dict__ and self._parent is None:
+                self.__dict__["connection"] = await self.aget_connection(self.acedata_conn_id)
+            if self._token_override is None and self.extras.get("token_variable"):
+                self.__dict__["token"] = await asyncio.to_thread(self._read_token)
+            else:
+                self.__dict__["token"] = self._read_token()
+        return self.token
 
     def _redact(self, text: str) -> str:
         """Remove the token from text that may end up in a log or exception."""
-        token = self.__dict__.get("token") or self._token_override
-        return text.replace(token, "***") if token else text
-
-    def _backoff(self, state: RetryCallState) -> float:
-        """Honour ``Retry-After`` when the server gives one; else exponential backoff with jitter."""
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, AceDataApiError) and error.retry_after is not None:
-            return min(error.retry_after, MAX_RETRY_AFTER)
-        delay = min(self.retry_delay * 2.0 ** (state.attempt_number - 1), MAX_BACKOFF)
-        return delay + random.uniform(0, delay / 10)
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0
-        self.log.warning("%s; retry %d of %d in %.1fs", error, state.attempt_number, self.retry_limit, wait)
+        return redact(text, self.__dict__.get("token") or self._token_override)
 
     def _setting(
         self, name: str, override: float | None, default: _Number, kind: type[_Number], *, minimum: float
@@ -574,93 +575,15 @@ class AceDataHook(BaseHook):
         return number
 
 
-_ERRORS_BY_STATUS: dict[int, type[AceDataApiError]] = {
-    400: AceDataValidationError,
-    401: AceDataAuthenticationError,
-    403: AceDataPermissionError,
-    404: AceDataNotFoundError,
-    429: AceDataRateLimitError,
-}
-
-
-def _sleep(seconds: float) -> None:
-    time.sleep(seconds)
-
-
-def _is_transient(error: BaseException) -> bool:
-    """Worth retrying a GET/DELETE: no answer, throttled, or a server failure."""
-    return isinstance(error, AceDataTransportError | AceDataRateLimitError | AceDataServerError)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def remaining_amount(application: Mapping[str, Any]) -> float:
+    """An application's ``remaining_amount`` in Credits (DRF may render it as a decimal string)."""
+    value = application.get("remaining_amount")
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
-    """Normalise the connection host (URL or bare host, with optional port) to ``scheme://host[:port]``."""
-    raw = (host or DEFAULT_HOST).strip().rstrip("/")
-    if "://" not in raw:
-        bare = urlsplit(f"//{raw}").hostname or ""
-        scheme = schema if schema in ("http", "https") else ("http" if _is_loopback(bare) else "https")
-        raw = f"{scheme}://{raw}"
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AceDataConfigError(f"Connection host must be a URL such as {DEFAULT_HOST!r}, got {host!r}")
-    if parts.username or parts.password:
-        raise AceDataConfigError("Connection host must not contain credentials; put the token in the password")
-    if parts.scheme != "https" and not _is_loopback(parts.hostname):
-        raise AceDataConfigError(
-            f"Connection host {parts.hostname!r} must use https (plain http is allowed for loopback only)"
-        )
-    netloc = parts.netloc
-    if port and parts.port is None:
-        netloc = f"{netloc}:{port}"
-    path = parts.path.rstrip("/").removesuffix("/api/v1")
-    return f"{parts.scheme}://{netloc}{path}"
-
-
-def _parse_error_body(body: Any) -> tuple[str | None, str | None, dict[str, Any]]:
-    """Read both error dialects: DRF (``detail``, ``code``, field dict) and gateway (``error``)."""
-    if not isinstance(body, dict):
-        return None, (str(body)[:200] if body else None), {}
-    code = body.get("code")
-    message: Any = None
-    field_errors: dict[str, Any] = {}
-    if isinstance(body.get("error"), dict):
-        code = code or body["error"].get("code")
-        message = body["error"].get("message")
-    detail = body.get("detail")
-    if isinstance(detail, dict):
-        code = code or detail.get("code")
-        message = message or detail.get("message") or detail.get("detail")
-    elif detail is not None:
-        message = message or detail
-    if message is None:
-        field_errors = {key: value for key, value in body.items() if key not in ("code", "error", "trace_id", "detail")}
-        if "non_field_errors" in field_errors:
-            message = field_errors.pop("non_field_errors")
-    if isinstance(message, list):
-        message = " ".join(str(item) for item in message)
-    return (str(code) if code else None), (str(message) if message else None), field_errors
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Parse ``Retry-After`` (seconds or an HTTP date) into seconds from now."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+        return require_number("remaining_amount", value)
+    except AceDataInputError:
+        raise AceDataError(
+            f"Application {application.get('id')} has no usable remaining_amount (got {value!r})"
+        ) from None
 
 
 __all__ = ["AceDataError", "AceDataHook"]

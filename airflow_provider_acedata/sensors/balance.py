@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,11 @@ try:
 except ImportError:  # older Task SDK
     from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
 
+try:
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+except ImportError:  # a Task SDK without the core package's warning class
+    AirflowProviderDeprecationWarning = DeprecationWarning  # type: ignore[misc,assignment]
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -33,7 +39,8 @@ class ApplicationBalanceSensor(BaseSensorOperator):
     creating API keys. Returns the balance seen (XCom ``return_value``) and pushes ``application_id``
     for the console link.
 
-    With ``deferrable=True`` the task checks once, then hands the wait to the triggerer
+    ``poke_interval`` is the one polling knob in every mode (poke, reschedule, deferrable). With
+    ``deferrable=True`` the task checks once, then hands the wait to the triggerer
     (:class:`~airflow_provider_acedata.triggers.balance.ApplicationBalanceTrigger`) and frees its worker
     slot; the wait ends after ``execution_timeout``, else the sensor ``timeout``.
 
@@ -41,11 +48,11 @@ class ApplicationBalanceSensor(BaseSensorOperator):
     :param min_remaining_amount: threshold in Credits (templated; a numeric string is accepted).
     :param acedata_conn_id: the ``acedata`` connection to use.
     :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
-    :param poll_interval: seconds between balance reads (templated); also the ``poke_interval`` of the
-        non-deferrable modes unless that is given.
+    :param poke_interval: seconds between balance reads in every mode (templated; default 60).
+    :param poll_interval: deprecated alias of ``poke_interval`` (version 0.1.0); warns.
     """
 
-    template_fields: Sequence[str] = ("application_id", "min_remaining_amount", "poll_interval", "acedata_conn_id")
+    template_fields: Sequence[str] = ("application_id", "min_remaining_amount", "poke_interval", "acedata_conn_id")
     operator_extra_links = (AceDataApplicationLink(),)
 
     def __init__(
@@ -55,38 +62,52 @@ class ApplicationBalanceSensor(BaseSensorOperator):
         min_remaining_amount: float | str,
         acedata_conn_id: str = "acedata_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        poll_interval: float | str = 60,
+        poke_interval: float | timedelta | str | None = None,
+        poll_interval: float | str | None = None,
         **kwargs: Any,
     ) -> None:
-        poke_interval_given = "poke_interval" in kwargs
-        if isinstance(poll_interval, int | float):
-            kwargs.setdefault("poke_interval", poll_interval)
-        super().__init__(**kwargs)
-        self._poke_interval_given = poke_interval_given
+        if poll_interval is not None:
+            warnings.warn(
+                "ApplicationBalanceSensor(poll_interval=...) is deprecated; use poke_interval, which governs "
+                "every mode, deferrable included",
+                AirflowProviderDeprecationWarning,
+                stacklevel=2,
+            )
+            if poke_interval is None:
+                poke_interval = poll_interval
+        if poke_interval is None:
+            poke_interval = 60
+        # A template (e.g. "{{ params.poke_interval }}") is checked once rendered, in execute.
+        super().__init__(poke_interval=60 if isinstance(poke_interval, str) else poke_interval, **kwargs)
+        if isinstance(poke_interval, str):
+            self.poke_interval = poke_interval  # type: ignore[assignment]
         self.application_id = application_id
         self.min_remaining_amount = min_remaining_amount
         self.acedata_conn_id = acedata_conn_id
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
 
-    def _settings(self) -> tuple[str, float, float]:
-        """The validated (application id, threshold, poll interval) of the rendered template fields."""
+    def _settings(self) -> tuple[str, float]:
+        """The validated application id and threshold of the rendered template fields (and the interval)."""
+        self.poke_interval = require_number("poke_interval", self.poke_interval, minimum=0.01)
         return (
             require_uuid("application_id", self.application_id),
             require_number("min_remaining_amount", self.min_remaining_amount),
-            require_number("poll_interval", self.poll_interval, minimum=0.01),
         )
 
+    def _remaining_amount(self, application_id: str) -> float:
+        from airflow_provider_acedata.hooks.acedata import AceDataHook
+
+        with AceDataHook(self.acedata_conn_id) as hook:
+            return hook.get_remaining_amount(application_id)
+
     def execute(self, context: Context) -> Any:
-        application_id, minimum, poll_interval = self._settings()
-        if not self._poke_interval_given:
-            self.poke_interval = poll_interval
+        application_id, minimum = self._settings()
         context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=application_id)
         if not self.deferrable:
             return super().execute(context)
-        from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger, fetch_remaining_amount
+        from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger
 
-        amount = fetch_remaining_amount(self.acedata_conn_id, application_id)
+        amount = self._remaining_amount(application_id)
         if amount >= minimum:
             self.log.info("Application %s has %g Credits (>= %g)", application_id, amount, minimum)
             return amount
@@ -96,15 +117,15 @@ class ApplicationBalanceSensor(BaseSensorOperator):
             application_id,
             amount,
             minimum,
-            poll_interval,
-            timeout,
+            self.poke_interval,
+            describe_duration(timeout),
         )
         self.defer(
             trigger=ApplicationBalanceTrigger(
                 application_id=application_id,
                 min_remaining_amount=minimum,
                 acedata_conn_id=self.acedata_conn_id,
-                poll_interval=poll_interval,
+                poke_interval=float(self.poke_interval),
                 end_time=time.time() + timeout.total_seconds(),
             ),
             method_name="execute_complete",
@@ -113,10 +134,8 @@ class ApplicationBalanceSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """Read the balance once: done (with the amount as XCom) when it is at least the threshold."""
-        from airflow_provider_acedata.triggers.balance import fetch_remaining_amount
-
-        application_id, minimum, _ = self._settings()
-        amount = fetch_remaining_amount(self.acedata_conn_id, application_id)
+        application_id, minimum = self._settings()
+        amount = self._remaining_amount(application_id)
         done = amount >= minimum
         self.log.info("Application %s has %g Credits (%s %g)", application_id, amount, ">=" if done else "<", minimum)
         return PokeReturnValue(is_done=done, xcom_value=amount if done else None)
@@ -134,3 +153,14 @@ class ApplicationBalanceSensor(BaseSensorOperator):
         if status == "timeout":
             raise AirflowSensorTimeout(message)
         raise AceDataError(f"Waiting for the application balance failed: {message}")
+
+
+def describe_duration(duration: timedelta) -> str:
+    """A wait as people say it: ``1 day``, ``2 h 30 min``, ``45 s``."""
+    seconds = round(duration.total_seconds())
+    parts = []
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''}")
+    return " ".join(parts) or "0 s"

@@ -272,6 +272,8 @@ class _Server(ThreadingHTTPServer):
     """A threading HTTP server that knows its platform and can cut its open connections on stop."""
 
     daemon_threads = True
+    # The listen backlog: Python's default of 5 drops connections when a thousand waits poll at once.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], platform: FakeAceDataPlatform) -> None:
         self.platform = platform

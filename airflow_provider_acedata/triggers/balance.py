@@ -4,50 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_acedata.exceptions import AceDataError, AceDataInputError
-from airflow_provider_acedata.validation import require_number
-
-
-def read_remaining_amount(application: Mapping[str, Any]) -> float:
-    """An application's ``remaining_amount`` in Credits (DRF may render it as a decimal string)."""
-    value = application.get("remaining_amount")
-    try:
-        return require_number("remaining_amount", value)
-    except AceDataInputError:
-        raise AceDataError(
-            f"Application {application.get('id')} has no usable remaining_amount (got {value!r})"
-        ) from None
-
-
-def fetch_remaining_amount(acedata_conn_id: str, application_id: str) -> float:
-    """Read an application's balance once, with the hook's retries for transient failures.
-
-    A fresh hook per read re-reads the connection, so a wait that outlasts a platform-token rotation picks
-    up the new token.
-    """
+if TYPE_CHECKING:
     from airflow_provider_acedata.hooks.acedata import AceDataHook
 
-    hook = AceDataHook(acedata_conn_id)
-    try:
-        return read_remaining_amount(hook.get_application(application_id))
-    finally:
-        session = vars(hook).get("session")
-        if session is not None:
-            session.close()
+HEARTBEAT_SECONDS = 300.0
+MIN_POKE_INTERVAL = 0.01
 
 
 class ApplicationBalanceTrigger(BaseTrigger):
-    """Poll an application until its ``remaining_amount`` is at least ``min_remaining_amount``.
+    """Poll an application every ``poke_interval`` seconds until its balance reaches ``min_remaining_amount``.
 
     Yields one event: ``{"status": "success", "remaining_amount": ...}``, ``{"status": "timeout", ...}``
     once ``end_time`` (Unix seconds) has passed, or ``{"status": "error", "message": ...}`` for any
-    failure. Each read runs the synchronous hook in a worker thread: its connection lookup and
-    ``mask_secret`` must not run on the triggerer's event loop, and its retries sleep.
+    failure. Reads are natively async (one ``httpx`` client per trigger, closed when it ends or is
+    cancelled), so a thousand waits share the triggerer's event loop without a thread each. Reads keep
+    to their schedule (one every ``poke_interval`` from the first), however slow the platform answers.
 
     Only the connection id, the application id and numbers are serialized: never a token.
     """
@@ -57,14 +33,16 @@ class ApplicationBalanceTrigger(BaseTrigger):
         application_id: str,
         min_remaining_amount: float,
         acedata_conn_id: str = "acedata_default",
-        poll_interval: float = 60.0,
+        poke_interval: float = 60.0,
         end_time: float | None = None,
+        poll_interval: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.application_id = application_id
         self.min_remaining_amount = min_remaining_amount
         self.acedata_conn_id = acedata_conn_id
-        self.poll_interval = poll_interval
+        # ``poll_interval``: the name in the kwargs of triggers deferred by version 0.1.0.
+        self.poke_interval = poke_interval if poll_interval is None else poll_interval
         self.end_time = end_time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -74,40 +52,58 @@ class ApplicationBalanceTrigger(BaseTrigger):
                 "application_id": self.application_id,
                 "min_remaining_amount": self.min_remaining_amount,
                 "acedata_conn_id": self.acedata_conn_id,
-                "poll_interval": self.poll_interval,
+                "poke_interval": self.poke_interval,
                 "end_time": self.end_time,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_acedata.hooks.acedata import AceDataHook
+
+        hook = AceDataHook(self.acedata_conn_id)
         try:
-            while True:
-                amount = await asyncio.to_thread(fetch_remaining_amount, self.acedata_conn_id, self.application_id)
-                if amount >= self.min_remaining_amount:
-                    yield TriggerEvent(
-                        {"status": "success", "application_id": self.application_id, "remaining_amount": amount}
-                    )
-                    return
-                now = time.time()
-                if self.end_time is not None and now >= self.end_time:
-                    yield TriggerEvent(
-                        {
-                            "status": "timeout",
-                            "application_id": self.application_id,
-                            "remaining_amount": amount,
-                            "message": f"Application {self.application_id} still has {amount:g} Credits, below "
-                            f"{self.min_remaining_amount:g}, at the end of the wait",
-                        }
-                    )
-                    return
+            payload = await self._wait(hook)
+        except Exception as error:
+            payload = {
+                "status": "error",
+                "application_id": self.application_id,
+                "message": f"{type(error).__name__}: {error}",
+            }
+        finally:
+            await hook.aclose()
+        yield TriggerEvent(payload)
+
+    async def _wait(self, hook: AceDataHook) -> dict[str, Any]:
+        """Read the balance on schedule until it is enough or the wait ends; the payload of the event."""
+        step = max(float(self.poke_interval), MIN_POKE_INTERVAL)
+        next_read = time.monotonic()
+        seen: float | None = None
+        logged_at = 0.0
+        while True:
+            amount = await hook.aget_remaining_amount(self.application_id)
+            if amount >= self.min_remaining_amount:
+                return {"status": "success", "application_id": self.application_id, "remaining_amount": amount}
+            wall = time.time()
+            if self.end_time is not None and wall >= self.end_time:
+                return {
+                    "status": "timeout",
+                    "application_id": self.application_id,
+                    "remaining_amount": amount,
+                    "message": f"Application {self.application_id} still has {amount:g} Credits, below "
+                    f"{self.min_remaining_amount:g}, at the end of the wait",
+                }
+            now = time.monotonic()
+            if amount != seen or now - logged_at >= HEARTBEAT_SECONDS:
                 self.log.info(
                     "Application %s has %g Credits; waiting for %g",
                     self.application_id,
                     amount,
                     self.min_remaining_amount,
                 )
-                delay = self.poll_interval if self.end_time is None else min(self.poll_interval, self.end_time - now)
-                await asyncio.sleep(max(delay, 0.0))
-        except Exception as error:
-            message = f"{type(error).__name__}: {error}"
-            yield TriggerEvent({"status": "error", "application_id": self.application_id, "message": message})
+                seen, logged_at = amount, now
+            while next_read <= now:
+                next_read += step
+            delay = next_read - now
+            if self.end_time is not None:
+                delay = min(delay, self.end_time - wall)
+            await asyncio.sleep(max(delay, 0.0))

@@ -126,7 +126,7 @@ def test_waits_deferred_for_the_top_up_then_stores_the_key(
     platform.set_balance(application_id, 0)
     top_up_after_first_read(platform, application_id, 150, delay=0.5)
 
-    run = dag.test(run_conf={"service_alias": "midjourney", "min_remaining_amount": 100, "poll_interval": 0.1})
+    run = dag.test(run_conf={"service_alias": "midjourney", "min_remaining_amount": 100, "poke_interval": 0.1})
 
     assert run.state == "success", task_states(run)
     assert trigger_events == [{"status": "success", "application_id": application_id, "remaining_amount": 150.0}]

@@ -23,5 +23,5 @@ def me(requests_mock):
 
 @pytest.fixture(autouse=True)
 def no_sleep() -> Iterator[mock.MagicMock]:
-    with mock.patch("airflow_provider_acedata.hooks.acedata._sleep") as sleep:
+    with mock.patch("airflow_provider_acedata.hooks._http._sleep") as sleep:
         yield sleep

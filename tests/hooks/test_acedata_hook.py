@@ -154,6 +154,46 @@ class TestConnectionHost:
         AceDataHook(acedata_conn, token=other).get_current_user()
         assert route.last_request.headers["Authorization"] == f"Bearer {other}"
 
+    def test_pasted_bearer_prefix_is_stripped(self, monkeypatch, requests_mock):
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token=f"Bearer {TOKEN}"))
+        route = requests_mock.get(f"{API}/platform-tokens/me/", json=USER)
+        AceDataHook().get_current_user()
+        assert route.last_request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+class TestHookFamily:
+    def test_with_token_shares_connection_settings_and_session(self, monkeypatch, requests_mock):
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(timeout=7))
+        other = "platform-v1-" + "ef56" * 16
+        route = requests_mock.get(f"{API}/platform-tokens/me/", json=USER)
+        parent = AceDataHook()
+        parent.get_current_user()
+        child = parent.with_token(other, user_id=USER["id"])
+
+        child.get_current_user()
+
+        assert child.session is parent.session
+        assert child.connection is parent.connection
+        assert child.user_id == USER["id"]
+        assert route.last_request.headers["Authorization"] == f"Bearer {other}"
+        assert route.last_request.timeout == 7.0
+        assert parent.token == TOKEN
+
+    def test_given_user_id_skips_the_identity_call(self, acedata_conn, requests_mock):
+        route = requests_mock.get(f"{API}/applications/", json={"count": 0, "items": []})
+        assert list(AceDataHook(acedata_conn, user_id=USER["id"]).iter_applications()) == []
+        assert route.last_request.qs["user_id"] == [USER["id"]]
+        assert requests_mock.call_count == 1
+
+    def test_close_closes_the_owned_session_only(self, acedata_conn, me):
+        with AceDataHook(acedata_conn) as parent:
+            parent.get_current_user()
+            session = parent.session
+            child = parent.with_token("platform-v1-" + "ef56" * 16)
+            child.close()
+            assert parent.session is session
+        assert parent.session is not session
+
 
 class TestPaging:
     @staticmethod
@@ -329,6 +369,33 @@ class TestRetries:
         assert route.call_count == 2
         no_sleep.assert_called_once_with(7.0)
 
+    def test_retry_after_beyond_max_retry_wait_raises_at_once(self, hook, requests_mock, no_sleep):
+        route = requests_mock.get(
+            f"{API}/platform-tokens/me/", status_code=429, headers={"Retry-After": "86400"}, json={}
+        )
+        with pytest.raises(AceDataRateLimitError) as caught:
+            hook.get_current_user()
+        assert caught.value.retry_after == 86400
+        assert route.call_count == 1
+        no_sleep.assert_not_called()
+
+    def test_max_retry_wait_extra_admits_longer_waits(self, monkeypatch, requests_mock, no_sleep):
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(max_retry_wait=600))
+        route = requests_mock.get(
+            f"{API}/platform-tokens/me/",
+            [{"status_code": 429, "headers": {"Retry-After": "300"}, "json": {}}, {"json": USER}],
+        )
+        assert AceDataHook().get_current_user() == USER
+        assert route.call_count == 2
+        no_sleep.assert_called_once_with(300.0)
+
+    def test_test_connection_is_not_retried(self, hook, requests_mock, no_sleep):
+        route = requests_mock.get(f"{API}/platform-tokens/me/", status_code=503, json={"detail": "down"})
+        ok, message = hook.test_connection()
+        assert not ok
+        assert "503" in message
+        assert route.call_count == 1
+
     def test_503_retried_with_exponential_backoff_until_limit(self, monkeypatch, requests_mock, no_sleep):
         monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(retry_delay=2, retry_limit=3))
         route = requests_mock.get(f"{API}/platform-tokens/me/", status_code=503, json={"detail": "down"})
@@ -391,7 +458,9 @@ class TestSecrets:
             repr(caught.value),
             caught.value.api_message,
             repr(hook),
-            repr(hook.session.auth),
+            repr(hook.session.headers),
+            repr(hook.endpoint),
+            repr(hook.retry_policy),
         ):
             assert TOKEN not in text
 

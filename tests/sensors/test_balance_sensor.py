@@ -54,7 +54,7 @@ class TestPoke:
 class TestExecute:
     def test_waits_in_the_worker_until_topped_up(self, platform, app_id, context):
         platform.schedule_balance(app_id, 150, after_seconds=0.3)
-        task = sensor(app_id, "100", poll_interval="0.05", deferrable=False, timeout=10)
+        task = sensor(app_id, "100", poke_interval="0.05", deferrable=False, timeout=10)
 
         assert task.execute(context) == 150
         assert pushed(context) == {"application_id": app_id}
@@ -62,22 +62,34 @@ class TestExecute:
         assert len(platform.calls("GET", f"/applications/{app_id}")) > 1
 
     def test_times_out_in_the_worker(self, platform, app_id, context):
-        task = sensor(app_id, poll_interval=0.05, deferrable=False, timeout=0.2)
+        task = sensor(app_id, poke_interval=0.05, deferrable=False, timeout=0.2)
 
         with pytest.raises(AirflowSensorTimeout):
             task.execute(context)
 
-    def test_explicit_poke_interval_wins_in_the_worker(self):
-        task = sensor(APP_ID, poll_interval=5, poke_interval=30)
+    def test_poll_interval_is_a_deprecated_alias_of_poke_interval(self):
+        with pytest.warns(DeprecationWarning, match="poke_interval"):
+            task = sensor(APP_ID, poll_interval=5)
+
+        assert task.poke_interval == 5
+
+    def test_explicit_poke_interval_wins_over_the_alias(self):
+        with pytest.warns(DeprecationWarning):
+            task = sensor(APP_ID, poll_interval=5, poke_interval=30)
 
         assert task.poke_interval == 30
+
+    def test_no_warning_with_poke_interval_alone(self, recwarn):
+        assert sensor(APP_ID, poke_interval=timedelta(seconds=90)).poke_interval == 90
+        assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
 
     @pytest.mark.parametrize(
         ("kwargs", "field"),
         [
             ({"application_id": "{{ not rendered }}"}, "application_id"),
             ({"application_id": APP_ID, "min_remaining_amount": "plenty"}, "min_remaining_amount"),
-            ({"application_id": APP_ID, "min_remaining_amount": 1, "poll_interval": "0"}, "poll_interval"),
+            ({"application_id": APP_ID, "min_remaining_amount": 1, "poke_interval": "0"}, "poke_interval"),
+            ({"application_id": APP_ID, "min_remaining_amount": 1, "poke_interval": "{{ x }}"}, "poke_interval"),
         ],
     )
     def test_bad_input_fails_before_any_request(self, platform, context, kwargs, field):
@@ -90,7 +102,7 @@ class TestExecute:
 
 class TestDeferrable:
     def test_defers_to_the_trigger_when_below(self, platform, app_id, context):
-        task = sensor(app_id, "100", poll_interval="2", deferrable=True, timeout=600, acedata_conn_id="acedata_default")
+        task = sensor(app_id, "100", poke_interval="2", deferrable=True, timeout=600, acedata_conn_id="acedata_default")
 
         before = time.time()
         with pytest.raises(TaskDeferred) as caught:
@@ -103,7 +115,7 @@ class TestDeferrable:
         _, kwargs = deferred.trigger.serialize()
         assert kwargs["application_id"] == app_id
         assert kwargs["min_remaining_amount"] == 100.0
-        assert kwargs["poll_interval"] == 2.0
+        assert kwargs["poke_interval"] == 2.0
         assert kwargs["acedata_conn_id"] == "acedata_default"
         assert before + 600 <= kwargs["end_time"] <= time.time() + 600
         assert platform.token not in json.dumps(kwargs)
@@ -117,6 +129,12 @@ class TestDeferrable:
             task.execute(context)
 
         assert caught.value.timeout == timedelta(minutes=5)
+
+    def test_poke_interval_alone_reaches_the_trigger(self, platform, app_id, context):
+        with pytest.raises(TaskDeferred) as caught:
+            sensor(app_id, poke_interval=1, deferrable=True).execute(context)
+
+        assert caught.value.trigger.poke_interval == 1
 
     def test_no_deferral_when_already_enough(self, platform, app_id, context):
         platform.set_balance(app_id, 100)

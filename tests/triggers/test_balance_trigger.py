@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 
+import httpx
+import pytest
 from airflow.sdk._shared.module_loading import import_string
+from testdata import raise_balance_after_reads
 
+from airflow_provider_acedata.hooks import _http as http_module
+from airflow_provider_acedata.hooks._http import SyncTransport
 from airflow_provider_acedata.triggers import ApplicationBalanceTrigger
-from airflow_provider_acedata.triggers import balance as balance_module
 
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
 
@@ -32,7 +35,7 @@ def first_event(trigger: ApplicationBalanceTrigger, limit: float = 10.0) -> dict
 class TestSerialize:
     def test_round_trip(self):
         trigger = ApplicationBalanceTrigger(
-            application_id=APP_ID, min_remaining_amount=12.5, acedata_conn_id="acedata_x", poll_interval=5, end_time=1e9
+            application_id=APP_ID, min_remaining_amount=12.5, acedata_conn_id="acedata_x", poke_interval=5, end_time=1e9
         )
 
         classpath, kwargs = trigger.serialize()
@@ -42,10 +45,15 @@ class TestSerialize:
             "application_id": APP_ID,
             "min_remaining_amount": 12.5,
             "acedata_conn_id": "acedata_x",
-            "poll_interval": 5,
+            "poke_interval": 5,
             "end_time": 1e9,
         }
         assert ApplicationBalanceTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+    def test_kwargs_of_a_trigger_deferred_by_0_1_0_still_load(self):
+        old = {"application_id": APP_ID, "min_remaining_amount": 1, "acedata_conn_id": "a", "poll_interval": 7}
+
+        assert ApplicationBalanceTrigger(**old).serialize()[1]["poke_interval"] == 7
 
     def test_kwargs_hold_no_token(self, platform, app_id):
         trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=0)
@@ -53,7 +61,7 @@ class TestSerialize:
 
         _, kwargs = trigger.serialize()
 
-        assert set(kwargs) == {"application_id", "min_remaining_amount", "acedata_conn_id", "poll_interval", "end_time"}
+        assert set(kwargs) == {"application_id", "min_remaining_amount", "acedata_conn_id", "poke_interval", "end_time"}
         assert all(isinstance(v, str | int | float | type(None)) for v in kwargs.values())
         assert platform.token not in json.dumps(kwargs)
         assert platform.token not in repr(trigger.__dict__)
@@ -62,7 +70,7 @@ class TestSerialize:
 class TestRun:
     def test_success_once_the_balance_arrives(self, platform, app_id):
         platform.schedule_balance(app_id, 150, after_seconds=0.3)
-        trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=100, poll_interval=0.05)
+        trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=100, poke_interval=0.05)
 
         started = time.monotonic()
         event = first_event(trigger)
@@ -82,7 +90,7 @@ class TestRun:
 
     def test_timeout_event_after_end_time(self, platform, app_id):
         trigger = ApplicationBalanceTrigger(
-            application_id=app_id, min_remaining_amount=100, poll_interval=0.05, end_time=time.time() + 0.3
+            application_id=app_id, min_remaining_amount=100, poke_interval=0.05, end_time=time.time() + 0.3
         )
 
         event = first_event(trigger)
@@ -94,7 +102,7 @@ class TestRun:
     def test_final_check_happens_at_end_time_even_with_a_long_interval(self, platform, app_id):
         platform.schedule_balance(app_id, 100, after_seconds=0.2)
         trigger = ApplicationBalanceTrigger(
-            application_id=app_id, min_remaining_amount=100, poll_interval=3600, end_time=time.time() + 0.4
+            application_id=app_id, min_remaining_amount=100, poke_interval=3600, end_time=time.time() + 0.4
         )
 
         assert first_event(trigger)["status"] == "success"
@@ -140,34 +148,118 @@ class TestRun:
         assert event["status"] == "error"
         assert "no usable remaining_amount" in event["message"]
 
-    def test_hook_runs_off_the_event_loop_thread(self, platform, app_id, monkeypatch):
-        threads: list[int] = []
-        real = balance_module.fetch_remaining_amount
+    def test_reads_run_on_the_event_loop_not_in_threads(self, platform, app_id, monkeypatch):
+        raise_balance_after_reads(platform, app_id, 10, reads=4)
+        offloaded: list[object] = []
+        real = asyncio.BaseEventLoop.run_in_executor
 
-        def spy(conn_id: str, application_id: str) -> float:
-            threads.append(threading.get_ident())
-            return real(conn_id, application_id)
+        def record(self, executor, func, *args):
+            offloaded.append(func)
+            return real(self, executor, func, *args)
 
-        monkeypatch.setattr(balance_module, "fetch_remaining_amount", spy)
+        def no_sync_request(*args, **kwargs):
+            raise AssertionError("the trigger used the blocking transport")
 
-        first_event(ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=0))
-
-        assert threads
-        assert threading.get_ident() not in threads
-
-    def test_picks_up_a_rotated_token_between_polls(self, platform, app_id, monkeypatch):
-        rotated = platform.issue_token()["token"]
-        platform.schedule_balance(app_id, 10, after_seconds=0.2)
-        original = balance_module.fetch_remaining_amount
-
-        def rotate_after_first_poll(conn_id: str, application_id: str) -> float:
-            amount = original(conn_id, application_id)
-            connection = json.loads(platform.connection_json(rotated))
-            monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(connection))
-            return amount
-
-        monkeypatch.setattr(balance_module, "fetch_remaining_amount", rotate_after_first_poll)
-        trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=10, poll_interval=0.05)
+        monkeypatch.setattr(asyncio.BaseEventLoop, "run_in_executor", record)
+        monkeypatch.setattr(SyncTransport, "request", no_sync_request)
+        trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=10, poke_interval=0.05)
 
         assert first_event(trigger)["status"] == "success"
-        assert {r.token for r in platform.calls("GET")} == {platform.token, rotated}
+        assert len(platform.calls("GET", f"/applications/{app_id}")) >= 4
+        # Airflow's own aget_connection offloads the env-var backend once; no read is offloaded.
+        assert len(offloaded) <= 1
+
+    def test_one_client_per_trigger_reused_across_polls_and_closed(self, platform, app_id, clients):
+        raise_balance_after_reads(platform, app_id, 10, reads=4)
+        trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=10, poke_interval=0.05)
+
+        assert first_event(trigger)["status"] == "success"
+        assert len(platform.calls("GET", f"/applications/{app_id}")) == 5
+        assert len(clients) == 1
+        assert clients[0].is_closed
+
+    def test_cancellation_closes_the_client(self, platform, app_id, clients):
+        trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=10, poke_interval=3600)
+
+        async def cancel_while_waiting() -> None:
+            events = trigger.run()
+            task = asyncio.ensure_future(events.__anext__())
+            for _ in range(200):
+                if platform.calls("GET", f"/applications/{app_id}"):
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(cancel_while_waiting())
+
+        assert len(platform.calls("GET", f"/applications/{app_id}")) == 1
+        assert len(clients) == 1
+        assert clients[0].is_closed
+
+    def test_429_retry_after_is_awaited_not_slept(self, platform, app_id, monkeypatch):
+        waits: list[float] = []
+
+        async def record(seconds: float) -> None:
+            waits.append(seconds)
+
+        monkeypatch.setattr(http_module, "_async_sleep", record)
+        platform.set_balance(app_id, 10)
+        platform.fail(method="GET", path="/applications/", status=429, retry_after=7, times=1)
+
+        event = first_event(ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=10))
+
+        assert event["status"] == "success"
+        assert waits == [7.0]
+        assert len(platform.calls("GET", "/applications/")) == 2
+
+    def test_retry_after_beyond_max_retry_wait_is_an_error_event(self, platform, app_id):
+        platform.fail(method="GET", path="/applications/", status=429, retry_after=86400, times=None)
+
+        event = first_event(ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=10))
+
+        assert event["status"] == "error"
+        assert "AceDataRateLimitError" in event["message"]
+        assert len(platform.calls("GET", "/applications/")) == 1
+
+    def test_401_then_the_rotated_token(self, platform, app_id, monkeypatch):
+        rotated = platform.issue_token()["token"]
+        old = platform.token
+        platform.schedule_balance(app_id, 10, after_seconds=0.3)
+        trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=10, poke_interval=0.05)
+
+        async def rotate_after_first_read() -> dict:
+            events = trigger.run()
+            task = asyncio.ensure_future(events.__anext__())
+            for _ in range(200):
+                if platform.calls("GET", f"/applications/{app_id}"):
+                    break
+                await asyncio.sleep(0.01)
+            connection = json.loads(platform.connection_json(rotated))
+            connection["extra"] = {"retry_delay": 0}
+            monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(connection))
+            platform.fail(token=old, status=401, body={"detail": "Invalid token."}, times=None)
+            event = await asyncio.wait_for(task, 10)
+            await events.aclose()
+            return event.payload
+
+        assert asyncio.run(rotate_after_first_read())["status"] == "success"
+        reads = platform.calls("GET", f"/applications/{app_id}")
+        assert [r.token for r in reads if r.status == 401] == [old]
+        assert reads[-1].token == rotated and reads[-1].status == 200
+
+
+@pytest.fixture
+def clients(monkeypatch) -> list[httpx.AsyncClient]:
+    """Every httpx.AsyncClient created during the test."""
+    created: list[httpx.AsyncClient] = []
+    real_init = httpx.AsyncClient.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        created.append(self)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", init)
+    return created
