@@ -8,10 +8,12 @@ only the client and the sleep differ.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -290,7 +292,9 @@ class AsyncTransport(Transport):
         if self._client is None:
             import httpx
 
-            self._client = httpx.AsyncClient(timeout=self.endpoint.timeout, follow_redirects=False)
+            self._client = httpx.AsyncClient(
+                timeout=self.endpoint.timeout, follow_redirects=False, verify=_shared_ssl_context()
+            )
         return self._client
 
     async def request(
@@ -343,6 +347,18 @@ class AsyncTransport(Transport):
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+
+@functools.cache
+def _shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context for every async client in the process.
+
+    httpx builds a context per client by default, loading the CA bundle each time: about 50 ms of CPU and
+    0.8 MiB per client, which a triggerer holding a thousand waits (a client each) would pay a thousand times.
+    """
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from airflow.sdk._shared.module_loading import import_string
+from airflow.triggers.base import TriggerEvent
 from testdata import raise_balance_after_reads
 
 from airflow_provider_acedata.hooks import _http as http_module
@@ -182,13 +184,7 @@ class TestRun:
         trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=10, poke_interval=3600)
 
         async def cancel_while_waiting() -> None:
-            events = trigger.run()
-            task = asyncio.ensure_future(events.__anext__())
-            for _ in range(200):
-                if platform.calls("GET", f"/applications/{app_id}"):
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
+            _, task = await after_first_read(trigger, platform, app_id)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -227,16 +223,11 @@ class TestRun:
     def test_401_then_the_rotated_token(self, platform, app_id, monkeypatch):
         rotated = platform.issue_token()["token"]
         old = platform.token
-        platform.schedule_balance(app_id, 10, after_seconds=0.3)
+        raise_balance_after_reads(platform, app_id, 10, reads=2)
         trigger = ApplicationBalanceTrigger(application_id=app_id, min_remaining_amount=10, poke_interval=0.05)
 
         async def rotate_after_first_read() -> dict:
-            events = trigger.run()
-            task = asyncio.ensure_future(events.__anext__())
-            for _ in range(200):
-                if platform.calls("GET", f"/applications/{app_id}"):
-                    break
-                await asyncio.sleep(0.01)
+            events, task = await after_first_read(trigger, platform, app_id)
             connection = json.loads(platform.connection_json(rotated))
             connection["extra"] = {"retry_delay": 0}
             monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(connection))
@@ -249,6 +240,19 @@ class TestRun:
         reads = platform.calls("GET", f"/applications/{app_id}")
         assert [r.token for r in reads if r.status == 401] == [old]
         assert reads[-1].token == rotated and reads[-1].status == 200
+
+
+async def after_first_read(
+    trigger: ApplicationBalanceTrigger, platform, app_id: str
+) -> tuple[AsyncIterator[TriggerEvent], asyncio.Future]:
+    """Start the trigger as the triggerer does; return once the platform has answered its first read."""
+    events = trigger.run()
+    task = asyncio.ensure_future(events.__anext__())
+    for _ in range(500):
+        if any(read.status for read in platform.calls("GET", f"/applications/{app_id}")):
+            break
+        await asyncio.sleep(0.01)
+    return events, task
 
 
 @pytest.fixture
