@@ -102,9 +102,13 @@ def _percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
 
 
-def _lateness(result: dict[str, Any], load: Load, share: float) -> str:
-    late = [*result["lateness"], *([math.inf] * (load.n - len(result["lateness"])))]
-    value = _percentile(late, share)
+def _late(result: dict[str, Any], load: Load, share: float, key: str = "lateness") -> float:
+    """A percentile over all N waits; one whose event never fired counts as later than any that did."""
+    return _percentile([*result[key], *([math.inf] * (load.n - len(result[key])))], share)
+
+
+def _lateness(result: dict[str, Any], load: Load, share: float, key: str = "lateness") -> str:
+    value = _late(result, load, share, key)
     return f"> {load.grace:g} s" if math.isinf(value) else f"{value:.2f} s"
 
 
@@ -112,7 +116,9 @@ def _summary(result: dict[str, Any], load: Load) -> str:
     per_1000 = 1000 / load.n
     return (
         f"reads {result['served']}/{load.expected_reads} ({result['served'] / load.expected_reads:.0%}), "
-        f"timeout lateness p50 {_lateness(result, load, 0.5)} p99 {_lateness(result, load, 0.99)}, "
+        f"timeout lateness p50 {_lateness(result, load, 0.5)} p99 {_lateness(result, load, 0.99)} "
+        f"(the final read's answer took p99 {_lateness(result, load, 0.99, 'final_read')}; the rest, the "
+        f"wait's own delay, p99 {_lateness(result, load, 0.99, 'overhead')}), "
         f"{result['cpu'] * per_1000:.1f} CPU s and {result['rss_growth_mib'] * per_1000:.0f} MiB RSS per 1000 waits "
         f"(peak RSS {result['peak_rss_mib']:.0f} MiB)"
     )
@@ -122,9 +128,7 @@ def _row(loads: Sequence[Load], results: dict[tuple[str, int], dict[str, Any]]) 
     largest = loads[-1]
     native = results[("native", largest.n)]
     kept = native["served"] / largest.expected_reads
-    late = [*native["lateness"], *([math.inf] * (largest.n - len(native["lateness"])))]
-    p99 = _percentile(late, 0.99)
-    met = kept >= 0.95 and p99 <= largest.delay + 1.0
+    met = kept >= 0.95 and _late(native, largest, 0.99, "overhead") <= 1.0
     baseline = results[("to_thread", largest.n)]
     notes = [
         f"N={load.n}, {LABELS[design]}: {_summary(results[(design, load.n)], load)}"
@@ -140,10 +144,11 @@ def _row(loads: Sequence[Load], results: dict[tuple[str, int], dict[str, Any]]) 
         name="5. Deferred waits at triggerer scale",
         result=(
             f"N={largest.n}: native keeps {kept:.0%} of reads, p99 timeout lateness "
-            f"{_lateness(native, largest, 0.99)}; to_thread {baseline['served'] / largest.expected_reads:.0%}, "
-            f"{_lateness(baseline, largest, 0.99)}"
+            f"{_lateness(native, largest, 0.99)} = the platform's answer + p99 "
+            f"{_lateness(native, largest, 0.99, 'overhead')}; to_thread "
+            f"{baseline['served'] / largest.expected_reads:.0%}, {_lateness(baseline, largest, 0.99)}"
         ),
-        target=f">= 95% of reads, p99 lateness <= {largest.delay + 1:g} s (latency + 1 s) at N={largest.n}",
+        target=f">= 95% of reads, p99 lateness <= the final read's latency + 1 s, at N={largest.n}",
         met=met,
         notes=notes,
     )
@@ -152,25 +157,30 @@ def _row(loads: Sequence[Load], results: dict[tuple[str, int], dict[str, Any]]) 
 # -- the child: N triggers in one event loop ---------------------------------------------------------------
 
 
-def _legacy_read(application_id: str) -> float:
-    """What 0.1.0's trigger did per read, in a worker thread: a new hook, session and connection lookup."""
+def _legacy_read(application_id: str) -> tuple[float, float]:
+    """What 0.1.0's trigger did per read, in a worker thread: a new hook, session and connection lookup.
+
+    Returns the balance and how long the platform took to answer (the thread pool's queue excluded).
+    """
     from airflow_provider_acedata.hooks import AceDataHook
 
     with AceDataHook(CONN_ID) as hook:
-        return hook.get_remaining_amount(application_id)
+        started = time.monotonic()
+        amount = hook.get_remaining_amount(application_id)
+        return amount, time.monotonic() - started
 
 
-async def _legacy_wait(application_id: str, load: Load, end_time: float) -> None:
+async def _legacy_wait(application_id: str, load: Load, end_time: float) -> float:
     """0.1.0's polling loop: read in a thread, then sleep ``poke_interval`` (capped at the end of the wait)."""
     while True:
-        amount = await asyncio.to_thread(_legacy_read, application_id)
+        amount, latency = await asyncio.to_thread(_legacy_read, application_id)
         now = time.time()
         if amount >= 1 or now >= end_time:
-            return
+            return latency
         await asyncio.sleep(max(min(load.poke_interval, end_time - now), 0.0))
 
 
-async def _native_wait(application_id: str, load: Load, end_time: float) -> None:
+async def _native_wait(application_id: str, load: Load, end_time: float) -> float:
     from airflow_provider_acedata.triggers import ApplicationBalanceTrigger
 
     trigger = ApplicationBalanceTrigger(
@@ -183,25 +193,44 @@ async def _native_wait(application_id: str, load: Load, end_time: float) -> None
     async for event in trigger.run():
         if event.payload["status"] == "error":
             raise RuntimeError(event.payload["message"])
-        return
+    return _LAST_LATENCY[id(asyncio.current_task())]
 
 
-async def _drive(design: str, application_id: str, load: Load) -> list[float]:
-    """Start N waits at once; return each fired timeout event's lateness, until the grace period ends."""
+_LAST_LATENCY: dict[int, float] = {}
+
+
+def _time_async_reads() -> None:
+    """Record, per wait, how long the platform took to answer its latest read."""
+    from airflow_provider_acedata.hooks._http import AsyncTransport
+
+    send = AsyncTransport._send
+
+    async def timed(self: Any, *args: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return await send(self, *args)
+        finally:
+            _LAST_LATENCY[id(asyncio.current_task())] = time.monotonic() - started
+
+    AsyncTransport._send = timed  # type: ignore[method-assign]
+
+
+async def _drive(design: str, application_id: str, load: Load) -> list[tuple[float, float]]:
+    """Start N waits at once; return each fired timeout event's (lateness, final read latency)."""
     end_time = time.time() + load.window
     wait = _native_wait if design == "native" else _legacy_wait
-    lateness: list[float] = []
+    fired: list[tuple[float, float]] = []
 
     async def one() -> None:
-        await wait(application_id, load, end_time)
-        lateness.append(time.time() - end_time)
+        latency = await wait(application_id, load, end_time)
+        fired.append((time.time() - end_time, latency))
 
     tasks = [asyncio.ensure_future(one()) for _ in range(load.n)]
     done, _pending = await asyncio.wait(tasks, timeout=load.window + load.grace)
     for task in done:
         if task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
-    return lateness
+    return fired
 
 
 def _child_main(argv: Sequence[str]) -> int:
@@ -221,10 +250,13 @@ def _child_main(argv: Sequence[str]) -> int:
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu_before = time.process_time()
-    lateness = asyncio.run(_drive(args.design, args.application_id, load))
+    _time_async_reads()
+    fired = asyncio.run(_drive(args.design, args.application_id, load))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result = {
-        "lateness": lateness,
+        "lateness": [late for late, _ in fired],
+        "overhead": [late - latency for late, latency in fired],
+        "final_read": [latency for _, latency in fired],
         "cpu": time.process_time() - cpu_before,
         "peak_rss_mib": usage.ru_maxrss / 1024,
         "rss_growth_mib": (usage.ru_maxrss - rss_before) / 1024,
