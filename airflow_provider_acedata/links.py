@@ -32,8 +32,13 @@ def console_base_url(acedata_conn_id: str | None) -> str:
 
 
 def application_console_url(application_id: str, acedata_conn_id: str | None = None) -> str:
-    """The console page of one application."""
-    return f"{console_base_url(acedata_conn_id)}/console/applications/{application_id}"
+    """The console's applications page, where the application (and its top-up) is.
+
+    The console has no page per application id that any public source shows: the official docs link
+    ``/console/applications``, and the console's router (Nexior) has ``applications``,
+    ``applications/:id/extra`` and ``applications/:id/subscribe`` but no ``applications/:id``.
+    """
+    return f"{console_base_url(acedata_conn_id)}/console/applications"
 
 
 class AceDataApplicationLink(BaseOperatorLink):

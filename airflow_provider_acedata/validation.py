@@ -16,12 +16,18 @@ SERVICE_TYPES = ("Api", "Proxy", "Integration", "Dataset", "Introduction", "Agen
 
 def require_uuid(field: str, value: object) -> str:
     """Return ``value`` as a canonical UUID string, or raise naming the field."""
-    if isinstance(value, str):
-        try:
-            return str(uuid.UUID(value.strip()))
-        except ValueError:
-            pass
+    if isinstance(value, str) and looks_like_uuid(value):
+        return str(uuid.UUID(value.strip()))
     raise AceDataInputError(f"{field} must be a UUID such as 'd87e5e99-b797-4ade-9e73-b896896b0461', got {value!r}")
+
+
+def looks_like_uuid(value: str) -> bool:
+    """Whether ``value`` parses as a UUID."""
+    try:
+        uuid.UUID(value.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def require_choice(field: str, value: object, allowed: Collection[str]) -> str:

@@ -22,7 +22,8 @@ from airflow_provider_acedata.operators import CreateApplicationOperator
 
 MIDJOURNEY_SERVICE_ID = "d87e5e99-b797-4ade-9e73-b896896b0461"
 
-log = logging.getLogger(__name__)
+# Named after the DAG: in a DAG file, __name__ is a generated "unusual_prefix_..." module name.
+log = logging.getLogger("example_acedata_application")
 
 
 @dag(

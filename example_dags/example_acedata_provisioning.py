@@ -28,7 +28,8 @@ from airflow_provider_acedata.token_stores import VariableTokenStore
 API_KEY_VARIABLE = "acedata_api_key_example_provisioning"
 API_KEY_NAME = "airflow-example-provisioning"
 
-log = logging.getLogger(__name__)
+# Named after the DAG: in a DAG file, __name__ is a generated "unusual_prefix_..." module name.
+log = logging.getLogger("example_acedata_provisioning")
 
 
 @dag(

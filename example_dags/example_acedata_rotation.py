@@ -1,4 +1,9 @@
-"""Rotate the Ace Data Cloud platform token every week, storing it back in the Airflow connection.
+"""Rotate the Ace Data Cloud platform token on a schedule, storing it back in the Airflow connection.
+
+**Shipped with ``schedule=None``: it rotates only when you trigger it.** For a weekly rotation, set
+``schedule="@weekly"`` (with ``catchup=False``). Beware: unpausing a scheduled DAG whose ``start_date`` is
+in the past makes the scheduler run the latest interval at once, and the trigger dialog's default
+"Unpause on trigger" turns one click into two rotations.
 
 The new token is created, tested and written to the ``acedata_default`` connection through Airflow's REST
 API before the old one is revoked, so a failure at any step leaves a working token in place. Tasks cannot
@@ -18,7 +23,7 @@ from airflow_provider_acedata.token_stores import AirflowConnectionTokenStore
 
 with DAG(
     dag_id="example_acedata_rotation",
-    schedule="@weekly",
+    schedule=None,  # rotate weekly with schedule="@weekly"; see the docstring
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -1,4 +1,9 @@
-"""Rotate the Ace Data Cloud platform token every week, keeping the current one in an Airflow Variable.
+"""Rotate the Ace Data Cloud platform token on a schedule, keeping the current one in an Airflow Variable.
+
+**Shipped with ``schedule=None``: it rotates only when you trigger it.** For a weekly rotation, set
+``schedule="@weekly"`` (with ``catchup=False``). Beware: unpausing a scheduled DAG whose ``start_date`` is
+in the past makes the scheduler run the latest interval at once, and the trigger dialog's default
+"Unpause on trigger" turns one click into two rotations.
 
 ``rotate_token`` creates a new platform token, checks that it authenticates as the same account, writes it
 to the Variable ``acedata_platform_token`` (and reads it back), and only then revokes the old token. It
@@ -27,11 +32,12 @@ from airflow_provider_acedata.token_stores import VariableTokenStore
 
 TOKEN_VARIABLE = "acedata_platform_token"
 
-log = logging.getLogger(__name__)
+# Named after the DAG: in a DAG file, __name__ is a generated "unusual_prefix_..." module name.
+log = logging.getLogger("example_acedata_rotation_variable")
 
 
 @dag(
-    schedule="@weekly",
+    schedule=None,  # rotate weekly with schedule="@weekly"; see the docstring
     start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,

@@ -34,7 +34,7 @@ def link(application_id: str | None, conn_id: str | None = "acedata_default") ->
 def test_console_url_follows_the_connection_host(monkeypatch, host, base):
     monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(host=host))
 
-    assert link(APP_ID) == f"{base}/console/applications/{APP_ID}"
+    assert link(APP_ID) == f"{base}/console/applications"
 
 
 def test_no_application_id_no_link(monkeypatch):
@@ -45,13 +45,13 @@ def test_no_application_id_no_link(monkeypatch):
 
 @pytest.mark.parametrize("conn_id", ["missing_conn", None])
 def test_unreadable_connection_falls_back_to_the_public_console(conn_id):
-    assert link(APP_ID, conn_id) == f"https://platform.acedata.cloud/console/applications/{APP_ID}"
+    assert link(APP_ID, conn_id) == "https://platform.acedata.cloud/console/applications"
 
 
 def test_unsafe_host_falls_back_to_the_public_console(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(host="http://platform.example.test"))
 
-    assert link(APP_ID) == f"https://platform.acedata.cloud/console/applications/{APP_ID}"
+    assert link(APP_ID) == "https://platform.acedata.cloud/console/applications"
 
 
 def test_name():

@@ -99,6 +99,7 @@ class AceDataHook(BaseHook):
         if user_id is not None:
             self.__dict__["user_id"] = require_uuid("user_id", user_id)
         self._parent: AceDataHook | None = None
+        self._label = f"connection {acedata_conn_id!r}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(acedata_conn_id={self.acedata_conn_id!r})"
@@ -193,7 +194,7 @@ class AceDataHook(BaseHook):
             source = f"Variable {variable!r}"
         if token is None:
             token = self.connection.password
-            source = f"the password of connection {self.acedata_conn_id!r}"
+            source = f"the Platform Token (password) of {self._label}"
         token = (token or "").strip()
         if token.lower().startswith(_BEARER_PREFIX):
             token = token[len(_BEARER_PREFIX) :].strip()
@@ -467,6 +468,8 @@ class AceDataHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token with one ``GET /platform-tokens/me/``, not retried; never raises, never echoes the token."""
+        # Airflow tests a form under a random temporary connection id: naming it would only confuse.
+        self._label = "this connection"
         try:
             user = cast("dict[str, Any]", self._request("GET", "/platform-tokens/me/", retry=False))
         except Exception as error:
@@ -566,11 +569,11 @@ class AceDataHook(BaseHook):
             number = kind(value)
         except (TypeError, ValueError):
             raise AceDataConfigError(
-                f"Connection {self.acedata_conn_id!r}: extra {name!r} must be a number, got {value!r}"
+                f"{self._label[:1].upper()}{self._label[1:]}: extra {name!r} must be a number, got {value!r}"
             ) from None
         if number < minimum:
             raise AceDataConfigError(
-                f"Connection {self.acedata_conn_id!r}: extra {name!r} must be >= {minimum:g}, got {value!r}"
+                f"{self._label[:1].upper()}{self._label[1:]}: extra {name!r} must be >= {minimum:g}, got {value!r}"
             )
         return number
 

@@ -12,6 +12,7 @@ from airflow_provider_acedata.validation import (
     APPLICATION_SCOPES,
     APPLICATION_TYPES,
     application_key,
+    looks_like_uuid,
     require_choice,
     require_text,
 )
@@ -94,7 +95,14 @@ class CreateApplicationOperator(BaseOperator):
             raise AceDataInputError(f"A {scope} application needs service_id or service_alias")
         if has_alias:
             return require_text("service_alias", self.service_alias)
-        application_key(self.service_id, self.application_type, scope)
+        try:
+            application_key(self.service_id, self.application_type, scope)
+        except AceDataInputError as error:
+            if isinstance(self.service_id, str) and not looks_like_uuid(self.service_id):
+                raise AceDataInputError(
+                    f"{error}; to name a service by its alias, use service_alias={self.service_id!r} instead"
+                ) from None
+            raise
         return None
 
     def execute(self, context: Context) -> str:

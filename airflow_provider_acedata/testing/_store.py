@@ -98,6 +98,8 @@ class PlatformStore:
         self.applications: dict[str, dict[str, Any]] = {}
         self.credentials: dict[str, dict[str, Any]] = {}
         self._scheduled: list[tuple[float, str, float]] = []
+        self.auto_topup: tuple[float, float] | None = None
+        """(Credits, seconds): every application created is topped up to that many Credits that much later."""
         self.default_user = self.add_user("demo")
         self.default_token: str = self.add_token(self.default_user["id"], value=default_token)["token"]
         other = self.add_user("other")
@@ -217,6 +219,9 @@ class PlatformStore:
             }
             self.applications[app["id"]] = app
             self.add_credential(user_id, app["id"])
+            if self.auto_topup is not None:
+                amount, after_seconds = self.auto_topup
+                self.schedule_balance(app["id"], amount, after_seconds)
             return app
 
     def render_application(self, app: dict[str, Any]) -> dict[str, Any]:
@@ -302,6 +307,16 @@ class PlatformStore:
             if application_id not in self.applications:
                 raise KeyError(f"no such application: {application_id}")
             self._scheduled.append((time.monotonic() + after_seconds, application_id, remaining_amount))
+
+    def pending_balances(self, application_id: str) -> list[dict[str, float]]:
+        """The balance changes still scheduled for an application: seconds from now and Credits."""
+        with self.lock:
+            now = time.monotonic()
+            return [
+                {"in_seconds": round(due - now, 3), "remaining_amount": amount}
+                for due, app_id, amount in sorted(self._scheduled)
+                if app_id == application_id
+            ]
 
     def apply_due(self) -> None:
         """Apply scheduled balance changes whose time has come, in due order."""

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_acedata.testing._admin import ADMIN_PREFIX, AdminApi
 from airflow_provider_acedata.testing._api import API_PREFIX, PlatformApi, bearer_token
 from airflow_provider_acedata.testing._http import Response
 from airflow_provider_acedata.testing._store import PlatformStore
@@ -32,6 +33,7 @@ class FakeAceDataPlatform:
         self.port = port
         self._store = PlatformStore(default_token=token)
         self._api = PlatformApi(self._store)
+        self._admin = AdminApi(self._store)
         self._lock = self._store.lock
         self._log: list[RequestRecord] = []
         self._rules: list[FaultRule] = []
@@ -247,6 +249,32 @@ class FakeAceDataPlatform:
             raise KeyError(f"no such user: {owner}")
         return owner
 
+    def auto_topup(self, remaining_amount: float | None, after_seconds: float = 0.0) -> None:
+        """Top every application created from now on up to ``remaining_amount`` Credits ``after_seconds`` later.
+
+        ``None`` turns it off. Without it, an application starts with its service's free Credits (``flux``: 100).
+        """
+        with self._store.lock:
+            self._store.auto_topup = None if remaining_amount is None else (remaining_amount, after_seconds)
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        body_valid: bool,
+        authorization: str | None,
+    ) -> Response:
+        """The platform API's answer, or the admin routes' (``/_admin/...``, any live token)."""
+        if not path.startswith(ADMIN_PREFIX + "/"):
+            return self._api.handle(method, path, query, body, body_valid, authorization)
+        token = bearer_token(authorization)
+        found = self._store.authenticate(token) if token else None
+        if found is None:
+            return Response(401, {"detail": "Invalid token."})
+        return self._admin.handle(method, path, body, found[0])
+
     def _admit(self, record: RequestRecord) -> FaultRule | None:
         """Log a request and pick the fault for it: the first matching unspent rule, if it fires."""
         with self._lock:
@@ -349,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
             rule = platform._admit(record)
             response = self._inject(rule) if rule is not None and not rule.after_apply else None
             if response is None:
-                response = platform._api.handle(self.command, split.path, query, body, body_valid, authorization)
+                response = platform._answer(self.command, split.path, query, body, body_valid, authorization)
                 if rule is not None and rule.after_apply:
                     response = self._inject(rule) or response
         except _Dropped:

@@ -5,8 +5,8 @@ nothing but Python packages is needed (see ``RealAirflow(executor="CeleryExecuto
 Airflow only through the Task SDK, as on a remote worker: the example rotation DAG stores every new token
 through the REST API (``AirflowConnectionTokenStore``), and the next run must authenticate with it.
 
-Unpausing ``example_acedata_rotation`` (``@weekly``, ``catchup=False``) also makes the scheduler create the
-latest scheduled run, so the test waits for every run of the DAG to finish, not only the ones it triggered.
+The test waits for every run of the DAG to finish, not only the ones it triggered, so that a scheduled run
+(should a user give the example a schedule) could not overlap unnoticed.
 """
 
 from __future__ import annotations

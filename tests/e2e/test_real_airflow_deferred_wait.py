@@ -76,6 +76,50 @@ def test_deferred_sensor_follows_poke_interval_and_leaks_no_token(
     assert platform.token not in real_airflow.task_logs(DAG_ID, run_id)
 
 
+def test_connection_test_through_the_rest_api(real_airflow: Any, wait_platform: FakeAceDataPlatform) -> None:
+    """The REST test, and the form's Test with the token typed in again (the 3.3.2 workaround in the README)."""
+    platform = wait_platform
+    real_airflow.create_connection(CONN_ID, "acedata", host=platform.url, password=platform.token)
+    user = platform.user["username"]
+
+    rest = real_airflow.api(
+        "POST",
+        "/api/v2/connections/test",
+        json={"connection_id": CONN_ID, "conn_type": "acedata", "host": platform.url, "password": platform.token},
+    )
+    # What the form posts for a stored connection without a port, once the token is typed in again.
+    form = real_airflow.api(
+        "POST",
+        "/api/v2/connections/test",
+        json={
+            "connection_id": CONN_ID,
+            "conn_type": "acedata",
+            "host": platform.url,
+            "port": 0,
+            "password": platform.token,
+            "extra": "{}",
+        },
+    )
+    revoked = real_airflow.api(
+        "POST",
+        "/api/v2/connections/test",
+        json={
+            "connection_id": "acedata_unsaved",
+            "conn_type": "acedata",
+            "host": platform.url,
+            "password": "platform-v1-" + "0" * 64,
+        },
+    )
+
+    assert rest.status_code == 200, rest.text
+    assert rest.json() == {"status": True, "message": f"Connected as {user}"}
+    assert form.status_code == 200, form.text
+    assert form.json()["status"] is True
+    assert revoked.json()["status"] is False
+    assert "401" in revoked.json()["message"]
+    assert platform.token not in rest.text + form.text + revoked.text
+
+
 def deferred_trigger_kwargs(airflow: Any, run_id: str, timeout: float = 60) -> str:
     """The trigger row's kwargs as stored (decrypted with the Fernet key if encrypted), read while deferred."""
     from cryptography.fernet import Fernet

@@ -130,7 +130,9 @@ def test_example_dags_parse_without_calling_the_platform(
     assert application.params["service_id"] == MIDJOURNEY
 
     rotation = get_dag(bag, ROTATION_DAG)
-    assert str(rotation.schedule) == "@weekly"
+    # Shipped unscheduled: unpausing it must not rotate at once; the docstring shows @weekly.
+    assert not rotation.timetable.can_be_scheduled
+    assert '"@weekly"' in (rotation.doc_md or "")
     assert rotation.max_active_runs == 1
     assert rotation.catchup is False
     assert rotation.start_date is not None

@@ -141,7 +141,7 @@ def test_waits_deferred_for_the_top_up_then_stores_the_key(
     assert xcoms[("use_api_key", "return_value")] == api_key["id"]
     for task_id in TASKS[:3]:
         assert xcoms[(task_id, "application_id")] == application_id
-        assert xcoms[(task_id, LINK_KEY)] == f"{platform.url}/console/applications/{application_id}"
+        assert xcoms[(task_id, LINK_KEY)] == f"{platform.url}/console/applications"
     assert_no_api_key(xcoms, platform)
 
 

@@ -389,6 +389,14 @@ class TestRetries:
         assert route.call_count == 2
         no_sleep.assert_called_once_with(300.0)
 
+    def test_test_connection_does_not_name_airflows_temporary_connection_id(self, monkeypatch, requests_mock):
+        monkeypatch.setenv("AIRFLOW_CONN_XKQ3J9ZTEMP", connection_json(token=""))
+        ok, message = AceDataHook("xkq3j9ztemp").test_connection()
+        assert not ok
+        assert "Platform Token (password) of this connection is empty" in message
+        assert "xkq3j9ztemp" not in message
+        assert requests_mock.call_count == 0
+
     def test_test_connection_is_not_retried(self, hook, requests_mock, no_sleep):
         route = requests_mock.get(f"{API}/platform-tokens/me/", status_code=503, json={"detail": "down"})
         ok, message = hook.test_connection()

@@ -63,6 +63,7 @@ def test_global_needs_neither(platform, context):
         ({"service_alias": "midjourney", "scope": "Global"}, "service_alias must be empty"),
         ({"service_id": MIDJOURNEY, "scope": "Global"}, "service_id must be empty"),
         ({"service_id": "midjourney"}, "service_id must be a UUID"),
+        ({"service_id": "midjourney"}, "use service_alias='midjourney' instead"),
         ({"service_alias": "midjourney", "application_type": "Daily"}, "application_type"),
         ({"service_alias": "midjourney", "if_exists": "maybe"}, "if_exists"),
     ],
