@@ -27,6 +27,8 @@ if str(TESTS_DIR) not in sys.path:  # so that ``from e2e.real_airflow import Rea
 from e2e.real_airflow import RealAirflow  # noqa: E402
 
 SKIP_ENV_VAR = "ACEDATA_SKIP_REAL_AIRFLOW"
+BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
 _TIMINGS_KEY = pytest.StashKey[dict[str, float]]()
 _CELERY_TIMINGS_KEY = pytest.StashKey[dict[str, float]]()
 #: Fixtures that start real Airflow processes; tests using one are marked ``airflow_real``.
@@ -128,3 +130,25 @@ def real_airflow_celery(
     yield from _deployment(
         request, base, real_airflow_extra_dag_files, real_airflow_env, _CELERY_TIMINGS_KEY, "CeleryExecutor"
     )
+
+
+def _missing_browser() -> str | None:
+    """Why the browser cannot run here, or None."""
+    if not CHROMIUM.is_file():
+        return f"{CHROMIUM} is missing (Debian package chromium; `make browser-deps` as root installs it)"
+    if shutil.which("node") is None:
+        return "node is missing (needed to drive Chromium with playwright-core)"
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        return f"playwright-core is not installed: run `npm ci` in {BROWSER_DIR} (or `make browser-deps`)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The node executable; skip (locally) or fail (CI=true) before Airflow starts if the browser is missing."""
+    reason = _missing_browser()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser test cannot run in CI: {reason}")
+        pytest.skip(reason)
+    return str(shutil.which("node"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,28 +23,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO_ROOT / "docs" / "connection-form.png"
 
 pytestmark = pytest.mark.airflow_real
-
-
-def _missing_browser() -> str | None:
-    """Why the browser cannot run here, or None."""
-    if not CHROMIUM.is_file():
-        return f"{CHROMIUM} is missing (Debian package chromium; `make browser-deps` as root installs it)"
-    if shutil.which("node") is None:
-        return "node is missing (needed to drive Chromium with playwright-core)"
-    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        return f"playwright-core is not installed: run `npm ci` in {BROWSER_DIR} (or `make browser-deps`)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def node() -> str:
-    """The node executable; skip (locally) or fail (CI=true) before Airflow starts if the browser is missing."""
-    reason = _missing_browser()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"browser test cannot run in CI: {reason}")
-        pytest.skip(reason)
-    return str(shutil.which("node"))
 
 
 def test_connection_form_in_the_browser(node: str, real_airflow: RealAirflow) -> None:
