@@ -82,10 +82,10 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Base of the exponential backoff between retries.",
                         "schema": {"type": ["number", "null"], "minimum": 0, "default": 1},
                     },
-                    "token_variable": {
-                        "label": "Token Variable",
-                        "description": "Name of an Airflow Variable that, when set, overrides the token "
-                        "(used with VariableTokenStore rotation).",
+                    "rotation_variable": {
+                        "label": "Rotation Variable",
+                        "description": "Name of an Airflow Variable that, when set, overrides the Platform "
+                        "Token (used with VariableTokenStore rotation). Replaces the deprecated token_variable.",
                         "schema": {"type": ["string", "null"]},
                     },
                 },

@@ -90,7 +90,7 @@ def short(identifier: str) -> str:
 def configure_airflow(home: Path, dags: Path, platform: FakeAceDataPlatform) -> None:
     """Point Airflow (not yet imported) at a fresh home, SQLite DB, the DAGs and the fake platform."""
     connection = json.loads(platform.connection_json())
-    connection["extra"] = {"retry_delay": 0, "token_variable": TOKEN_VARIABLE}
+    connection["extra"] = {"retry_delay": 0, "rotation_variable": TOKEN_VARIABLE}
     os.environ.update(
         {
             "AIRFLOW_HOME": str(home),

@@ -127,7 +127,7 @@ class TokenRotation:
                 raise RotationError(
                     f"{self.store!r} now holds the new token {new['id']}, but connection {self.conn_id!r} still "
                     "reads the old one, so the store is not where its token comes from (VariableTokenStore needs "
-                    "the connection extra token_variable set to its key; AirflowConnectionTokenStore needs the "
+                    "the connection extra rotation_variable set to its key; AirflowConnectionTokenStore needs the "
                     "connection in the metadata database, not in an AIRFLOW_CONN_ variable or a secrets backend). "
                     f"Both tokens stay alive; older ones were revoked: {spared.revoked_token_ids}"
                 )

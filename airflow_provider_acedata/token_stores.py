@@ -56,7 +56,7 @@ class TokenStore(ABC):
 class VariableTokenStore(TokenStore):
     """Keep the token in an Airflow Variable, read back after writing.
 
-    Point the connection extra ``token_variable`` at the same key to close the rotation loop: the hook then
+    Point the connection extra ``rotation_variable`` at the same key to close the rotation loop: the hook then
     reads the token from the Variable.
     """
 

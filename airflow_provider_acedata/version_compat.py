@@ -9,4 +9,16 @@ from airflow import __version__ as AIRFLOW_VERSION
 from airflow.sdk import BaseHook, BaseOperator, Variable
 from airflow.sdk.log import mask_secret
 
-__all__ = ["AIRFLOW_VERSION", "BaseHook", "BaseOperator", "Variable", "mask_secret"]
+try:
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+except ImportError:  # a Task SDK without the core package's warning class
+    AirflowProviderDeprecationWarning = DeprecationWarning  # type: ignore[misc,assignment]
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AirflowProviderDeprecationWarning",
+    "BaseHook",
+    "BaseOperator",
+    "Variable",
+    "mask_secret",
+]

@@ -10,7 +10,7 @@ to the Variable ``acedata_platform_token`` (and reads it back), and only then re
 returns the new token's id, never the token, which ``report_rotation`` receives through XCom.
 
 To close the loop in plain Airflow, give the ``acedata_default`` connection the extra
-``{"token_variable": "acedata_platform_token"}``: every AceDataHook then reads the token from that
+``{"rotation_variable": "acedata_platform_token"}``: every AceDataHook then reads the token from that
 Variable once it is set, and falls back to the connection password before the first rotation. Without
 that extra, the hook would keep using the password, which the first rotation revokes. For the same reason,
 rotate one connection with one store only: this DAG or ``example_acedata_rotation`` (which writes the

@@ -77,4 +77,4 @@ def test_airflow_discovers_the_hook_and_its_form() -> None:
     assert DISTRIBUTION in manager.providers
     behaviour = manager.field_behaviours["acedata"]
     assert behaviour["relabeling"]["password"] == "Platform Token"
-    assert "extra__acedata__token_variable" in manager.connection_form_widgets
+    assert "extra__acedata__rotation_variable" in manager.connection_form_widgets

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import warnings
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from functools import cached_property
@@ -37,7 +38,12 @@ from airflow_provider_acedata.validation import (
     require_text,
     require_uuid,
 )
-from airflow_provider_acedata.version_compat import AIRFLOW_VERSION, BaseHook, Variable
+from airflow_provider_acedata.version_compat import (
+    AIRFLOW_VERSION,
+    AirflowProviderDeprecationWarning,
+    BaseHook,
+    Variable,
+)
 
 _Number = TypeVar("_Number", int, float)
 
@@ -182,14 +188,33 @@ class AceDataHook(BaseHook):
         return self._setting("max_retry_wait", self._max_retry_wait, 60.0, float, minimum=0)
 
     @cached_property
+    def rotation_variable(self) -> str | None:
+        """The extra ``rotation_variable``: an Airflow Variable that, once set, overrides the password.
+
+        ``token_variable`` (0.1.0) still works but warns: Airflow masks every extra whose key contains
+        "token", so the form and the logs showed its value as ``***``.
+        """
+        if name := self.extras.get("rotation_variable"):
+            return str(name)
+        if name := self.extras.get("token_variable"):
+            message = (
+                f"{self._label[:1].upper()}{self._label[1:]}: the extra 'token_variable' is deprecated; rename it "
+                "to 'rotation_variable' (Airflow masks extras whose key contains 'token')"
+            )
+            warnings.warn(message, AirflowProviderDeprecationWarning, stacklevel=2)
+            self.log.warning("%s", message)
+            return str(name)
+        return None
+
+    @cached_property
     def token(self) -> str:
-        """The platform token: the ``token_variable`` Variable if set, else the connection password."""
+        """The platform token: the ``rotation_variable`` Variable if set, else the connection password."""
         return self._read_token()
 
     def _read_token(self) -> str:
         token = self._token_override
         source = "the token argument"
-        if token is None and (variable := self.extras.get("token_variable")):
+        if token is None and (variable := self.rotation_variable):
             token = Variable.get(str(variable), default=None)
             source = f"Variable {variable!r}"
         if token is None:
@@ -550,7 +575,7 @@ class AceDataHook(BaseHook):
         if "token" not in self.__dict__:
             if "connection" not in self.__dict__ and self._parent is None:
                 self.__dict__["connection"] = await self.aget_connection(self.acedata_conn_id)
-            if self._token_override is None and self.extras.get("token_variable"):
+            if self._token_override is None and self.rotation_variable:
                 self.__dict__["token"] = await asyncio.to_thread(self._read_token)
             else:
                 self.__dict__["token"] = self._read_token()

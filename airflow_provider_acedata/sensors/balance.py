@@ -13,6 +13,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_acedata.exceptions import AceDataError
 from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
 from airflow_provider_acedata.validation import require_number, require_uuid
+from airflow_provider_acedata.version_compat import AirflowProviderDeprecationWarning
 
 try:
     from airflow.sdk.configuration import conf
@@ -22,11 +23,6 @@ try:
     from airflow.sdk.exceptions import AirflowSensorTimeout
 except ImportError:  # older Task SDK
     from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
-
-try:
-    from airflow.exceptions import AirflowProviderDeprecationWarning
-except ImportError:  # a Task SDK without the core package's warning class
-    AirflowProviderDeprecationWarning = DeprecationWarning  # type: ignore[misc,assignment]
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -53,6 +53,6 @@ def test_connection_form_in_the_browser(node: str, real_airflow: RealAirflow) ->
     assert fields["host"]["placeholder"] == DEFAULT_HOST
     for hidden in ("login", "schema", "port"):
         assert fields[hidden] is None, f"{hidden} should be hidden, got {fields[hidden]}"
-    for label in ("Timeout (seconds)", "Retry limit", "Retry delay (seconds)", "Token Variable"):
+    for label in ("Timeout (seconds)", "Retry limit", "Retry delay (seconds)", "Rotation Variable"):
         assert label in facts["extraLabels"]
     assert SCREENSHOT.stat().st_size > 10_000, "screenshot missing or empty"

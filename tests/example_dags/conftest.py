@@ -46,7 +46,7 @@ def rotation_conn(
     """``acedata_default`` reads its token from the Variable the rotation DAG writes; the Variable starts unset."""
     from airflow.models.variable import Variable
 
-    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", platform_connection(platform, token_variable=TOKEN_VARIABLE))
+    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", platform_connection(platform, rotation_variable=TOKEN_VARIABLE))
     Variable.delete(TOKEN_VARIABLE)
     yield platform
     Variable.delete(TOKEN_VARIABLE)

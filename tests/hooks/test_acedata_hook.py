@@ -134,16 +134,25 @@ class TestConnectionHost:
         assert "does not start with 'platform-'" in logged
         assert jwt not in logged
 
-    def test_token_variable_overrides_password(self, monkeypatch, requests_mock):
+    def test_rotation_variable_overrides_password(self, monkeypatch, requests_mock):
         rotated = "platform-v1-" + "cd34" * 16
-        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token_variable="acedata_token"))
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(rotation_variable="acedata_token"))
         monkeypatch.setenv("AIRFLOW_VAR_ACEDATA_TOKEN", rotated)
         route = requests_mock.get(f"{API}/platform-tokens/me/", json=USER)
         AceDataHook().get_current_user()
         assert route.last_request.headers["Authorization"] == f"Bearer {rotated}"
 
-    def test_unset_token_variable_falls_back_to_password(self, monkeypatch, requests_mock):
-        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token_variable="acedata_missing"))
+    def test_token_variable_is_a_deprecated_alias(self, monkeypatch, requests_mock):
+        rotated = "platform-v1-" + "cd34" * 16
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token_variable="acedata_token"))
+        monkeypatch.setenv("AIRFLOW_VAR_ACEDATA_TOKEN", rotated)
+        route = requests_mock.get(f"{API}/platform-tokens/me/", json=USER)
+        with pytest.warns(DeprecationWarning, match="rotation_variable"):
+            AceDataHook().get_current_user()
+        assert route.last_request.headers["Authorization"] == f"Bearer {rotated}"
+
+    def test_unset_rotation_variable_falls_back_to_password(self, monkeypatch, requests_mock):
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(rotation_variable="acedata_missing"))
         route = requests_mock.get(f"{API}/platform-tokens/me/", json=USER)
         AceDataHook().get_current_user()
         assert route.last_request.headers["Authorization"] == f"Bearer {TOKEN}"

@@ -262,7 +262,7 @@ def test_grace_window_keeps_previous_tokens(platform, store):
 
 
 class DetachedStore(EnvConnectionStore):
-    """Writes somewhere the connection does not read from (VariableTokenStore without token_variable)."""
+    """Writes somewhere the connection does not read from (VariableTokenStore without rotation_variable)."""
 
     def save(self, token: str) -> None:
         self.saved = token
