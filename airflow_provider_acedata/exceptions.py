@@ -95,3 +95,7 @@ class AceDataServerError(AceDataApiError):
 
 class AceDataConflictError(AceDataError):
     """An object exists that the operator was told not to reuse (``if_exists="fail"``)."""
+
+
+class AceDataExportError(AceDataError):
+    """An export could not prove it wrote each record exactly once; the destination was left untouched."""
