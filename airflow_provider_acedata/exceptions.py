@@ -99,3 +99,7 @@ class AceDataConflictError(AceDataError):
 
 class AceDataExportError(AceDataError):
     """An export could not prove it wrote each record exactly once; the destination was left untouched."""
+
+
+class AceDataLowBalanceError(AceDataError):
+    """Applications are below the balance threshold; failing the task lets callbacks and notifiers alert."""
