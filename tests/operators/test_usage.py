@@ -83,7 +83,7 @@ def test_records_backdated_into_the_interval_fail_the_export_and_leave_the_file(
     target.write_text("yesterday's good file\n")
     platform.insert_while_listing("usage", per_page=1, at=lambda: START + timedelta(hours=5))
 
-    with pytest.raises(AceDataExportError, match="interval changed|listed twice"):
+    with pytest.raises(AceDataExportError, match=r"interval changed|listed twice"):
         export(tmp_path).execute(context)
 
     assert target.read_text() == "yesterday's good file\n"
