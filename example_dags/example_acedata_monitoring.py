@@ -5,8 +5,8 @@ balance is below the ``min_remaining_amount`` param. ``export_usage`` writes eve
 the run's data interval to ``{{ params.export_dir }}/usage-{{ ds }}.jsonl`` exactly once; a rerun of the
 same day replaces that file. A manual run (whose data interval is empty) takes ``start``/``end`` from
 its conf, e.g. ``{"start": "2026-03-01T00:00:00Z", "end": "2026-03-02T00:00:00Z"}``.
-The destination is any URL ``ObjectStoragePath`` takes: point ``export_dir`` at ``s3://bucket/acedata`` with the Amazon provider installed. The file is also an ``Asset`` that
-downstream DAGs can be scheduled on.
+The destination is any URL ``ObjectStoragePath`` takes: point ``export_dir`` at ``s3://bucket/acedata``
+with the Amazon provider installed. The file is also an ``Asset`` that downstream DAGs can be scheduled on.
 """
 
 from __future__ import annotations
