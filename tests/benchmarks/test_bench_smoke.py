@@ -1,4 +1,4 @@
-"""The benchmarks' smoke mode runs end to end and prints all four rows, so ``make bench`` cannot rot."""
+"""The benchmarks' smoke mode runs end to end and prints all five rows, so ``make bench`` cannot rot."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ ROWS = (
     "| 2. Per-call overhead (loopback) |",
     "| 3. Paging ",
     "| 4. Token rotation |",
+    "| 5. Export ",
 )
 
 
-def test_smoke_mode_prints_all_four_rows() -> None:
+def test_smoke_mode_prints_all_five_rows() -> None:
     """In a child process: the benchmarks reset Airflow's secrets masker, which tests here rely on."""
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke"],
