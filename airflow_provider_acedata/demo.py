@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 APPLICATION_DAG = "example_acedata_application"
 ROTATION_DAG = "example_acedata_rotation_variable"
+MONITORING_DAG = "example_acedata_monitoring"
 TOKEN_VARIABLE = "acedata_platform_token"
 LOG_NAME = "demo-airflow.log"
 
@@ -113,10 +114,10 @@ def load_dags(dags: Path) -> dict[str, DAG]:
     if bag.import_errors:
         errors = "; ".join(f"{path}: {error.strip().splitlines()[-1]}" for path, error in bag.import_errors.items())
         raise DemoError(f"The example DAGs do not import: {errors}")
-    missing = {APPLICATION_DAG, ROTATION_DAG} - set(bag.dag_ids)
+    missing = {APPLICATION_DAG, ROTATION_DAG, MONITORING_DAG} - set(bag.dag_ids)
     if missing:
         raise DemoError(f"DAG(s) {sorted(missing)} not found in {dags}")
-    return {dag_id: bag.dags[dag_id] for dag_id in (APPLICATION_DAG, ROTATION_DAG)}
+    return {dag_id: bag.dags[dag_id] for dag_id in (APPLICATION_DAG, ROTATION_DAG, MONITORING_DAG)}
 
 
 def run(dag: DAG) -> dict[tuple[str, str], Any]:
@@ -184,6 +185,29 @@ def rotation_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], 
         say(f"Rotation {number}: token {short(old_ids[0])} -> {short(new_id)} ; old token now gets {status}")
 
 
+def monitoring_run(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], None], workdir: Path) -> None:
+    """Seed three days of call records, export yesterday's with the monitoring DAG, check the file holds them."""
+    from datetime import datetime, timedelta, timezone
+
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    application_id = platform.applications()[0]["id"]
+    seeded = platform.add_usage(application_id, count=3000, start=today - timedelta(days=3), end=today)
+    folder = workdir / "usage"
+    start, end = today - timedelta(days=1), today
+    conf = {"export_dir": f"file://{folder}", "start": start.isoformat(), "end": end.isoformat()}
+    dag_run: DagRun = dag.test(run_conf=conf)
+    if dag_run.state != "success":
+        raise DemoError(f"DAG {dag.dag_id} ended {dag_run.state}")
+    expected = sum(1 for r in seeded if start <= datetime.fromisoformat(r["created_at"]) < end)
+    [written] = folder.iterdir()
+    records = len(written.read_text().splitlines())
+    if records != expected:
+        raise DemoError(f"export_usage wrote {records} records for [{start}, {end}), expected {expected}")
+    say(
+        f"Monitoring: balances checked; exported {records} call records of [{start:%Y-%m-%d}, {end:%Y-%m-%d}) to file://{written}"
+    )
+
+
 def main() -> int:
     """Run the demo; 0 when every check passed, 1 otherwise (with the reason on the console)."""
     started = time.monotonic()
@@ -206,6 +230,7 @@ def main() -> int:
                 dags = load_dags(dags_folder)
                 application_runs(dags[APPLICATION_DAG], platform, say)
                 rotation_runs(dags[ROTATION_DAG], platform, say)
+                monitoring_run(dags[MONITORING_DAG], platform, say, workdir)
             except Exception as error:
                 traceback.print_exc()
                 reason = str(error) if isinstance(error, DemoError) else f"{type(error).__name__}: {error}"

@@ -113,3 +113,11 @@ def error_class(status: int, code: str | None = None) -> type[AceDataApiError]:
     if status in ERRORS_BY_STATUS:
         return ERRORS_BY_STATUS[status]
     return AceDataServerError if status >= 500 else AceDataApiError
+
+
+class AceDataExportError(AceDataError):
+    """An export could not prove it wrote each record exactly once; the destination was left untouched."""
+
+
+class AceDataLowBalanceError(AceDataError):
+    """Applications are below the balance threshold; failing the task lets callbacks and notifiers alert."""

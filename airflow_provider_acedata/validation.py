@@ -90,3 +90,65 @@ def optional_datetime(field: str, value: object) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.isoformat()
+
+
+ORDER_STATES = ("Pending", "Paid", "Finished", "Expired", "Failed", "Refunded")
+EXPORT_FORMATS = ("jsonl", "csv")
+
+
+def require_datetime(field: str, value: object) -> datetime:
+    """Return an aware datetime (UTC when no offset is given) for a datetime or ISO-8601 string, or raise."""
+    text = optional_datetime(field, value)
+    if text is None:
+        raise AceDataInputError(f"{field} is required: an ISO-8601 timestamp such as '2030-01-31T00:00:00Z'")
+    return datetime.fromisoformat(text)
+
+
+def require_interval(
+    start: object, end: object, *, now: datetime | None = None, start_field: str = "start", end_field: str = "end"
+) -> tuple[datetime, datetime]:
+    """Return ``[start, end)`` as aware datetimes; ``end`` after ``start`` and, when ``now`` is given, not after it."""
+    begin, finish = require_datetime(start_field, start), require_datetime(end_field, end)
+    if finish <= begin:
+        raise AceDataInputError(f"{end_field} ({finish.isoformat()}) must be after {start_field} ({begin.isoformat()})")
+    if now is not None and finish > now:
+        raise AceDataInputError(
+            f"{end_field} ({finish.isoformat()}) is in the future (now {now.isoformat()}): only a closed interval "
+            "in the past can be exported exactly once"
+        )
+    return begin, finish
+
+
+def platform_time(moment: datetime) -> str:
+    """A timestamp as the platform renders and parses it: UTC, microseconds, ``Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def optional_uuids(field: str, value: object) -> list[str] | None:
+    """Return one UUID or a list of them as canonical strings (a repeated query parameter), None if empty."""
+    if value is None or value == "" or value == []:
+        return None
+    values = value if isinstance(value, list | tuple) else [value]
+    return [require_uuid(field, item) for item in values]
+
+
+def optional_status_codes(field: str, value: object) -> list[str] | None:
+    """Return one HTTP status code or a list of them (100-599) as strings, None if empty."""
+    if value is None or value == "" or value == []:
+        return None
+    values = value if isinstance(value, list | tuple) else [value]
+    codes = []
+    for item in values:
+        text = str(item).strip()
+        if isinstance(item, bool) or not text.isdigit() or not 100 <= int(text) <= 599:
+            raise AceDataInputError(f"{field} must be HTTP status codes between 100 and 599, got {value!r}")
+        codes.append(str(int(text)))
+    return codes
+
+
+def optional_choices(field: str, value: object, allowed: Collection[str]) -> list[str] | None:
+    """Return one allowed value or a list of them, None if empty; raise naming the field and allowed values."""
+    if value is None or value == "" or value == []:
+        return None
+    values = value if isinstance(value, list | tuple) else [value]
+    return [require_choice(field, item, allowed) for item in values]

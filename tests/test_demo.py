@@ -35,6 +35,7 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
         rf"Run 2: reused  application ({ID}) -> report_balance received \1 \(remaining [\d.]+ credits\)",
         rf"Rotation 1: token {ID} -> ({ID}) ; old token now gets 401",
         rf"Rotation 2: token ({ID}) -> {ID} ; old token now gets 401",
+        r"Monitoring: balances checked; exported (\d+) call records of \[[\d-]+, [\d-]+\) to file://(\S+\.jsonl)",
         r"All good in \d+ s\. Airflow logs: (.+demo-airflow\.log)",
     ]
     assert len(lines) == len(patterns), result.stdout
@@ -42,9 +43,11 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
     assert all(matches), result.stdout
     assert matches[1].group(1) == matches[2].group(1)  # type: ignore[union-attr]
     assert matches[3].group(1) == matches[4].group(1)  # type: ignore[union-attr]
-    log = Path(matches[5].group(1))  # type: ignore[union-attr]
+    log = Path(matches[6].group(1))  # type: ignore[union-attr]
     try:
         airflow_log = log.read_text()
+        exported = Path(matches[5].group(2)).read_text().splitlines()  # type: ignore[union-attr]
+        assert len(exported) == int(matches[5].group(1)) > 0  # type: ignore[union-attr]
     finally:
         shutil.rmtree(log.parent, ignore_errors=True)
     assert "DagRun Finished" in airflow_log

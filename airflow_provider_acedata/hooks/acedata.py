@@ -29,11 +29,18 @@ from airflow_provider_acedata.hooks._http import (
     redact,
 )
 from airflow_provider_acedata.masking import mask, without_secrets
+from airflow_provider_acedata.records import created_at, order_record, usage_record, within
 from airflow_provider_acedata.validation import (
+    ORDER_STATES,
     SERVICE_TYPES,
     application_key,
+    optional_choices,
     optional_datetime,
+    optional_status_codes,
+    optional_uuids,
+    platform_time,
     require_choice,
+    require_interval,
     require_number,
     require_text,
     require_uuid,
@@ -488,6 +495,158 @@ class AceDataHook(BaseHook):
         """
         credential_id = require_uuid("credential_id", credential_id)
         return cast("dict[str, Any]", self._request("POST", f"/credentials/{credential_id}/rotate/"))
+
+    # -- monitoring -------------------------------------------------------------------------------
+
+    def iter_usage(
+        self,
+        *,
+        created_at_from: str | datetime,
+        created_at_to: str | datetime,
+        application_id: str | list[str] | None = None,
+        service_id: str | list[str] | None = None,
+        credential_id: str | list[str] | None = None,
+        api_id: str | list[str] | None = None,
+        status_code: int | str | list[int | str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield this account's call records created in ``[from, to)``, oldest first, one page held.
+
+        Credentials come as ``{id, name}`` and token-like values are blanked before a record leaves the hook.
+        """
+        start, end = require_interval(
+            created_at_from, created_at_to, start_field="created_at_from", end_field="created_at_to"
+        )
+        params = self._usage_params(start, end, application_id, service_id, credential_id, api_id, status_code)
+        records = self._paginate("/usage/apis/", {**params, "ordering": "created_at"})
+        return (usage_record(record) for record in within(records, start, end))
+
+    def count_usage(
+        self,
+        *,
+        created_at_from: str | datetime,
+        created_at_to: str | datetime,
+        application_id: str | list[str] | None = None,
+        service_id: str | list[str] | None = None,
+        credential_id: str | list[str] | None = None,
+        api_id: str | list[str] | None = None,
+        status_code: int | str | list[int | str] | None = None,
+    ) -> int:
+        """How many call records the platform counts in ``[from, to)`` (what ``iter_usage`` should yield)."""
+        start, end = require_interval(
+            created_at_from, created_at_to, start_field="created_at_from", end_field="created_at_to"
+        )
+        params = self._usage_params(start, end, application_id, service_id, credential_id, api_id, status_code)
+        return self._count_before("/usage/apis/", params, end)
+
+    def get_usage(self, usage_id: str) -> dict[str, Any]:
+        """Return one call record (``GET /usage/apis/{id}``), credential as ``{id, name}``."""
+        usage_id = require_uuid("usage_id", usage_id)
+        return usage_record(cast("dict[str, Any]", self._request("GET", f"/usage/apis/{usage_id}")))
+
+    def aggregate_usage(
+        self, *, start_time: str | datetime, end_time: str | datetime, timezone: str = "UTC", **filters: Any
+    ) -> dict[str, Any]:
+        """Return spend per day and API (``GET /usage/apis/aggregate/``): ``{total, items, apis}``."""
+        start, end = require_interval(start_time, end_time, start_field="start_time", end_field="end_time")
+        unknown = sorted(set(filters) - {"application_id", "service_id", "credential_id", "api_id"})
+        if unknown:
+            raise AceDataInputError(
+                f"aggregate_usage got unknown filter(s) {', '.join(unknown)}; allowed: "
+                "application_id, service_id, credential_id, api_id"
+            )
+        params: dict[str, Any] = {
+            "start_time": platform_time(start),
+            "end_time": platform_time(end),
+            "timezone": require_text("timezone", timezone, max_length=64),
+        }
+        for name, value in filters.items():
+            params[name] = optional_uuids(name, value)
+        params["user_id"] = self.user_id
+        return cast("dict[str, Any]", self._request("GET", "/usage/apis/aggregate/", params=params))
+
+    def iter_orders(
+        self,
+        *,
+        state: str | list[str] | None = None,
+        created_at_from: str | datetime | None = None,
+        created_at_to: str | datetime | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield this account's orders, oldest first, ``pay_url``/``pay_id`` blanked; bounds form ``[from, to)``."""
+        params, start, end = self._order_params(state, created_at_from, created_at_to)
+        records: Iterator[dict[str, Any]] = self._paginate("/orders/", {**params, "ordering": "created_at"})
+        if start is not None and end is not None:
+            records = within(records, start, end)
+        return (order_record(record) for record in records)
+
+    def count_orders(
+        self,
+        *,
+        state: str | list[str] | None = None,
+        created_at_from: str | datetime,
+        created_at_to: str | datetime,
+    ) -> int:
+        """How many orders the platform counts in ``[from, to)`` (what ``iter_orders`` should yield)."""
+        params, _, end = self._order_params(state, created_at_from, created_at_to)
+        assert end is not None
+        return self._count_before("/orders/", params, end)
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        """Return one order (``GET /orders/{id}``) with ``pay_url``/``pay_id`` blanked."""
+        order_id = require_uuid("order_id", order_id)
+        return order_record(cast("dict[str, Any]", self._request("GET", f"/orders/{order_id}")))
+
+    def _usage_params(
+        self,
+        start: datetime,
+        end: datetime,
+        application_id: object,
+        service_id: object,
+        credential_id: object,
+        api_id: object,
+        status_code: object,
+    ) -> dict[str, Any]:
+        return {
+            "created_at_from": platform_time(start),
+            "created_at_to": platform_time(end),
+            "application_id": optional_uuids("application_id", application_id),
+            "service_id": optional_uuids("service_id", service_id),
+            "credential_id": optional_uuids("credential_id", credential_id),
+            "api_id": optional_uuids("api_id", api_id),
+            "status_code": optional_status_codes("status_code", status_code),
+            "user_id": self.user_id,
+        }
+
+    def _order_params(
+        self, state: object, created_at_from: object, created_at_to: object
+    ) -> tuple[dict[str, Any], datetime | None, datetime | None]:
+        states = optional_choices("state", state, ORDER_STATES)
+        start = end = None
+        if created_at_from not in (None, "") and created_at_to not in (None, ""):
+            start, end = require_interval(
+                created_at_from, created_at_to, start_field="created_at_from", end_field="created_at_to"
+            )
+        elif created_at_from not in (None, "") or created_at_to not in (None, ""):
+            raise AceDataInputError(
+                "created_at_from and created_at_to must be given together (the interval [from, to))"
+            )
+        params = {
+            "state": states,
+            "created_at_from": None if start is None else platform_time(start),
+            "created_at_to": None if end is None else platform_time(end),
+            "user_id": self.user_id,
+        }
+        return params, start, end
+
+    def _count_before(self, path: str, params: Mapping[str, Any], end: datetime) -> int:
+        """The platform's ``count`` for a query, less records at exactly ``end`` (an inclusive ``created_at_to``)."""
+        query = {key: value for key, value in params.items() if value is not None}
+        page = self._request("GET", path, params={**query, "limit": 1, "offset": 0})
+        count = int(page["count"])
+        for record in self._paginate(path, {**query, "ordering": "-created_at"}):
+            if created_at(record) < end:
+                break
+            count -= 1
+        return count
 
     # -- Airflow UI -------------------------------------------------------------------------------
 

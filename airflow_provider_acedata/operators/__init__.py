@@ -8,11 +8,19 @@ from airflow_provider_acedata.operators.platform_token import (
     DeletePlatformTokenOperator,
     RotatePlatformTokenOperator,
 )
+from airflow_provider_acedata.operators.usage import (
+    ApplicationBalanceCheckOperator,
+    ExportOrdersOperator,
+    ExportUsageOperator,
+)
 
 __all__ = [
+    "ApplicationBalanceCheckOperator",
     "CreateApplicationOperator",
     "CreateCredentialOperator",
     "DeletePlatformTokenOperator",
+    "ExportOrdersOperator",
+    "ExportUsageOperator",
     "RotateCredentialOperator",
     "RotatePlatformTokenOperator",
 ]

@@ -16,6 +16,7 @@ from airflow_provider_acedata.testing._http import (
     permission_denied,
     validation_error,
 )
+from airflow_provider_acedata.testing._monitoring import MonitoringStore, MonitoringViews
 from airflow_provider_acedata.testing._store import PlatformStore, format_time
 
 API_PREFIX: Final = "/api/v1"
@@ -75,6 +76,8 @@ class PlatformApi:
 
     def __init__(self, store: PlatformStore) -> None:
         self.store = store
+        self.monitoring = MonitoringStore(store)
+        usage = MonitoringViews(self.monitoring)
         self.routes = [
             self._route(r"/platform-tokens", GET=self.list_tokens, POST=self.create_token),
             self._route(r"/platform-tokens/me", GET=self.me),
@@ -92,6 +95,11 @@ class PlatformApi:
                 DELETE=self.delete_credential,
             ),
             self._route(r"/credentials/(?P<id>[^/]+)/rotate", POST=self.rotate_credential),
+            self._route(r"/usage/apis", GET=usage.list_usage),
+            self._route(r"/usage/apis/aggregate", GET=usage.aggregate_usage),
+            self._route(r"/usage/apis/(?P<id>[^/]+)", GET=usage.get_usage),
+            self._route(r"/orders", GET=usage.list_orders),
+            self._route(r"/orders/(?P<id>[^/]+)", GET=usage.get_order),
         ]
 
     @staticmethod

@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -182,6 +183,26 @@ class FakeAceDataPlatform:
     def schedule_balance(self, application_id: str, remaining_amount: float, after_seconds: float) -> None:
         """Set an application's ``remaining_amount`` once ``after_seconds`` have passed (applied on reads)."""
         self._store.schedule_balance(application_id, remaining_amount, after_seconds)
+
+    def add_usage(
+        self, application_id: str, *, count: int, start: datetime, end: datetime, status_code: int = 200, seed: int = 0
+    ) -> list[dict[str, Any]]:
+        """Seed ``count`` call records of an application, spread evenly over ``[start, end)``, deterministically."""
+        return self._api.monitoring.add_usage(
+            application_id, count=count, start=start, end=end, status_code=status_code, seed=seed
+        )
+
+    def add_orders(
+        self, application_id: str, *, count: int, start: datetime, end: datetime, state: str = "Finished", seed: int = 0
+    ) -> list[dict[str, Any]]:
+        """Seed ``count`` orders of an application, spread evenly over ``[start, end)``, deterministically."""
+        return self._api.monitoring.add_orders(
+            application_id, count=count, start=start, end=end, state=state, seed=seed
+        )
+
+    def insert_while_listing(self, kind: str, per_page: int, at: Callable[[], datetime] | None = None) -> None:
+        """After each page of ``usage`` or ``orders`` served, add ``per_page`` new records stamped ``at()`` (now)."""
+        self._api.monitoring.insert_while_listing(kind, per_page, at)
 
     @property
     def requests(self) -> list[RequestRecord]:

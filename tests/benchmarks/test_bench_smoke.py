@@ -14,6 +14,7 @@ ROWS = (
     "| 3. Paging ",
     "| 4. Token rotation |",
     "| 5. Deferred waits at triggerer scale |",
+    "| 6. Export ",
 )
 
 

@@ -1,0 +1,207 @@
+"""ExportUsageOperator, ExportOrdersOperator and ApplicationBalanceCheckOperator against the offline platform."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from airflow.sdk import Asset
+
+from airflow_provider_acedata.exceptions import AceDataExportError, AceDataInputError, AceDataLowBalanceError
+from airflow_provider_acedata.operators import (
+    ApplicationBalanceCheckOperator,
+    ExportOrdersOperator,
+    ExportUsageOperator,
+)
+
+START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+END = START + timedelta(days=1)
+TICK = timedelta(microseconds=1)
+
+
+def pushed(context: dict) -> dict:
+    return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
+
+
+def ids_in(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def interval(platform, app_id) -> set[str]:
+    """250 records inside [START, END), decoys at both edges and outside, and records of another user."""
+    inside = platform.add_usage(app_id, count=248, start=START + TICK, end=END - TICK)
+    inside += platform.add_usage(app_id, count=1, start=START, end=START + TICK, seed=1)
+    inside += platform.add_usage(app_id, count=1, start=END - TICK, end=END, seed=2)
+    platform.add_usage(app_id, count=1, start=START - TICK, end=START, seed=3)
+    platform.add_usage(app_id, count=2, start=END, end=END + TICK, seed=4)
+    platform.add_usage(app_id, count=30, start=END + TICK, end=END + timedelta(hours=1), seed=5)
+    other = next(u for u in platform.users if u["username"] == "other")
+    [other_app] = platform.applications(other["id"])
+    platform.add_usage(other_app["id"], count=40, start=START, end=END, seed=6)
+    platform.clear_requests()
+    return {record["id"] for record in inside}
+
+
+def export(tmp_path: Path, **kwargs) -> ExportUsageOperator:
+    return ExportUsageOperator(
+        task_id="export_usage", destination=f"file://{tmp_path}/usage.jsonl", start=START, end=END, **kwargs
+    )
+
+
+def test_export_writes_each_interval_record_once_while_new_records_arrive(platform, interval, tmp_path, context):
+    platform.insert_while_listing("usage", per_page=7)
+
+    uri = export(tmp_path).execute(context)
+
+    written = ids_in(tmp_path / "usage.jsonl")
+    assert uri == f"file://{tmp_path}/usage.jsonl"
+    assert len(written) == len(set(written)) == 250
+    assert set(written) == interval
+    assert pushed(context)["records"] == 250
+    assert [p.name for p in tmp_path.iterdir()] == ["usage.jsonl"]
+    listing = [r for r in platform.calls("GET", r"/usage/apis/$") if r.query.get("ordering") == ["created_at"]]
+    assert len(listing) == 3
+
+
+def test_rerun_replaces_the_file(platform, interval, tmp_path, context):
+    target = tmp_path / "usage.jsonl"
+    target.write_text("stale line\n" * 1000)
+
+    export(tmp_path).execute(context)
+    export(tmp_path).execute(context)
+
+    assert sorted(ids_in(target)) == sorted(interval)
+
+
+def test_records_backdated_into_the_interval_fail_the_export_and_leave_the_file(platform, interval, tmp_path, context):
+    target = tmp_path / "usage.jsonl"
+    target.write_text("yesterday's good file\n")
+    platform.insert_while_listing("usage", per_page=1, at=lambda: START + timedelta(hours=5))
+
+    with pytest.raises(AceDataExportError, match=r"interval changed|listed twice"):
+        export(tmp_path).execute(context)
+
+    assert target.read_text() == "yesterday's good file\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["usage.jsonl"]
+
+
+def test_a_page_failing_mid_export_leaves_the_final_file_untouched(platform, interval, tmp_path, context):
+    target = tmp_path / "usage.jsonl"
+    target.write_text("previous\n")
+    platform.fail(
+        method="GET",
+        path=r"/usage/apis/$",
+        status=400,
+        times=None,
+        predicate=lambda r: r.query.get("offset") == ["200"],
+    )
+
+    with pytest.raises(Exception, match="400"):
+        export(tmp_path).execute(context)
+
+    assert target.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["usage.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"start": END, "end": START}, "end"),
+        ({"end": datetime.now(timezone.utc) + timedelta(hours=1)}, "future"),
+        ({"application_id": "not-a-uuid"}, "application_id"),
+        ({"format": "parquet"}, "format"),
+        ({"start": "yesterday"}, "start"),
+    ],
+)
+def test_bad_input_fails_before_any_request(platform, tmp_path, context, kwargs, field):
+    params = {"start": START, "end": END, **kwargs}
+    operator = ExportUsageOperator(task_id="export_usage", destination=f"file://{tmp_path}/u.jsonl", **params)
+
+    with pytest.raises(AceDataInputError, match=field):
+        operator.execute(context)
+
+    assert platform.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_has_a_header_and_no_secret(platform, interval, tmp_path, context, caplog):
+    caplog.set_level(logging.DEBUG)
+    [token] = [c["token"] for c in platform.credentials()]
+
+    ExportUsageOperator(
+        task_id="export_usage", destination=f"file://{tmp_path}/usage.csv", start=START, end=END, format="csv"
+    ).execute(context)
+
+    text = (tmp_path / "usage.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    assert {row["id"] for row in rows} == interval
+    assert json.loads(rows[0]["credential"]).keys() == {"id", "name"}
+    for leak in (token, platform.token):
+        assert leak not in text
+        assert leak not in caplog.text
+        assert leak not in json.dumps(pushed(context))
+
+
+def test_asset_destination_becomes_an_outlet(tmp_path):
+    asset = Asset(f"file://{tmp_path}/usage.jsonl")
+
+    operator = ExportUsageOperator(task_id="export_usage", destination=asset)
+
+    assert operator.destination == asset.uri
+    assert asset in operator.outlets
+
+
+def test_orders_export_blanks_payment_links(platform, app_id, tmp_path, context):
+    orders = platform.add_orders(app_id, count=120, start=START, end=END, state="Finished")
+    platform.add_orders(app_id, count=5, start=START, end=END, state="Pending", seed=1)
+    platform.add_orders(app_id, count=3, start=END, end=END + TICK, seed=2)
+
+    ExportOrdersOperator(
+        task_id="export_orders", destination=f"file://{tmp_path}/orders.jsonl", start=START, end=END, state="Finished"
+    ).execute(context)
+
+    lines = [json.loads(line) for line in (tmp_path / "orders.jsonl").read_text().splitlines()]
+    assert {line["id"] for line in lines} == {order["id"] for order in orders}
+    assert all(line["pay_url"] is None and line["pay_id"] is None for line in lines)
+    assert pushed(context)["records"] == 120
+
+
+def test_orders_unknown_state_fails_before_any_request(platform, tmp_path, context):
+    operator = ExportOrdersOperator(
+        task_id="export_orders", destination=f"file://{tmp_path}/o.jsonl", start=START, end=END, state="Done"
+    )
+
+    with pytest.raises(AceDataInputError, match="state"):
+        operator.execute(context)
+
+    assert platform.requests == []
+
+
+def test_balance_check_names_each_low_application(platform, app_id, context):
+    rich = ApplicationBalanceCheckOperator(task_id="check", min_remaining_amount=0).execute(context)
+    assert rich == [{"id": app_id, "service_alias": "midjourney", "remaining_amount": 0}]
+
+    with pytest.raises(AceDataLowBalanceError, match=rf"{app_id} \(midjourney\): 0"):
+        ApplicationBalanceCheckOperator(task_id="check", min_remaining_amount=10).execute(context)
+
+
+def test_balance_check_of_given_applications(platform, app_id, context):
+    platform.set_balance(app_id, 50)
+
+    summaries = ApplicationBalanceCheckOperator(
+        task_id="check", min_remaining_amount="10", application_ids=[app_id]
+    ).execute(context)
+
+    assert summaries == [{"id": app_id, "service_alias": "midjourney", "remaining_amount": 50}]
+
+
+def test_balance_check_bad_threshold_sends_nothing(platform, context):
+    with pytest.raises(AceDataInputError, match="min_remaining_amount"):
+        ApplicationBalanceCheckOperator(task_id="check", min_remaining_amount="lots").execute(context)
+
+    assert platform.requests == []
