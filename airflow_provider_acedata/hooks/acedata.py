@@ -218,6 +218,10 @@ class AceDataHook(BaseHook):
         """The platform token: the ``rotation_variable`` Variable if set, else the connection password."""
         return self._read_token()
 
+    def stored_token(self) -> str:
+        """The token the connection yields now, read afresh: a rotation may have replaced it since."""
+        return type(self)(self.acedata_conn_id)._read_token()
+
     def _read_token(self) -> str:
         token = self._token_override
         source = "the token argument"

@@ -86,6 +86,13 @@ class AirflowApiHook(BaseHook):
         mask(token)
         return str(token)
 
+    def get_connection_record(self, conn_id: str) -> dict[str, Any]:
+        """Read a connection as the metadata database holds it (404 if it lives only elsewhere)."""
+        record = self._call(self.session, "GET", f"/api/v2/connections/{quote(conn_id, safe='')}")
+        if isinstance(record, dict) and record.get("password"):
+            mask(str(record["password"]))
+        return record if isinstance(record, dict) else {}
+
     def set_connection_password(self, conn_id: str, password: str) -> None:
         """Change only the password of a connection stored in the metadata database."""
         conn_type = self.get_connection(conn_id).conn_type or "acedata"

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_acedata.exceptions import (
-    AceDataApiError,
-    AceDataConflictError,
-    AceDataError,
-    AceDataNotFoundError,
-)
+from airflow_provider_acedata.exceptions import AceDataConflictError
 from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
-from airflow_provider_acedata.masking import fingerprint, mask
+from airflow_provider_acedata.masking import fingerprint
+from airflow_provider_acedata.operators._context import run_metadata
+from airflow_provider_acedata.rotation.report import RotationError
 from airflow_provider_acedata.validation import (
     optional_datetime,
     require_choice,
@@ -31,23 +27,10 @@ if TYPE_CHECKING:
     from airflow_provider_acedata.token_stores import TokenStore
 
 IF_EXISTS = ("reuse", "fail", "create")
-STRATEGIES = ("replace", "rotate")
 SUMMARY_KEYS = ("id", "name", "application_id", "limited_amount", "expired_at")
-COPIED_FIELDS = ("host", "allowed_api_ids", "tags")
-ROTATED_FROM = "rotated_from"
-"""Metadata key naming the credential a replacement was created for (finds it again after a crash)."""
 
-
-class CredentialRotationError(AceDataError):
-    """The rotation stopped; the message says which keys are alive and what the store holds."""
-
-
-def _token(credential: dict[str, Any]) -> str:
-    token = credential.get("token")
-    if not isinstance(token, str) or not token:
-        raise AceDataError(f"Credential {credential.get('id')} has no token (an Identity credential?)")
-    mask(token)
-    return token
+CredentialRotationError = RotationError
+"""The 0.1.0 name of the error a stopped API-key rotation raises."""
 
 
 def _summary(credential: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -70,10 +53,12 @@ class _CredentialOperator(BaseOperator):
 class CreateCredentialOperator(_CredentialOperator):
     """Create (or reuse) a named API key of an application and return its id; never the key itself.
 
-    The key is found by application and name first, so reruns reuse it. With a ``token_store`` the key
-    is written there (skipped when the store already holds it); that is the only place it goes. A
-    summary without the key is pushed under the XCom key ``credential``, the application id under
-    ``application_id``.
+    The key is found by application and name first, so reruns reuse it. The platform does not make names
+    unique, so with ``if_exists="reuse"`` or ``"fail"`` the look-up and the create run under a platform
+    lock (:mod:`airflow_provider_acedata.platform_lock`) for that application and name: concurrent runs
+    end with one key, and all return its id. With a ``token_store`` the key is written there (skipped
+    when the store already holds it); that is the only place it goes. A summary without the key is
+    pushed under the XCom key ``credential``, the application id under ``application_id``.
 
     :param application_id: UUID of the application (templated, e.g. ``create_app.output``).
     :param name: the key's name, its identity for reuse (templated).
@@ -82,6 +67,8 @@ class CreateCredentialOperator(_CredentialOperator):
     :param if_exists: ``"reuse"`` the newest key with this name as it is (cap and expiry unchanged),
         ``"fail"`` if there is one, or ``"create"`` another key with the same name.
     :param token_store: where to write the key, e.g. ``VariableTokenStore("acedata_api_key_x")``.
+    :param lock_ttl: seconds after which the lock of a killed run counts as abandoned.
+    :param lock_wait: seconds to wait for a concurrent run creating the same key.
     :param acedata_conn_id: the ``acedata`` connection to use.
     """
 
@@ -103,6 +90,8 @@ class CreateCredentialOperator(_CredentialOperator):
         expired_at: str | None = None,
         if_exists: str = "reuse",
         token_store: TokenStore | None = None,
+        lock_ttl: float = 120.0,
+        lock_wait: float = 300.0,
         acedata_conn_id: str = "acedata_default",
         **kwargs: Any,
     ) -> None:
@@ -113,9 +102,13 @@ class CreateCredentialOperator(_CredentialOperator):
         self.expired_at = expired_at
         self.if_exists = if_exists
         self.token_store = token_store
+        self.lock_ttl = lock_ttl
+        self.lock_wait = lock_wait
         self.acedata_conn_id = acedata_conn_id
 
     def execute(self, context: Context) -> str:
+        from airflow_provider_acedata.rotation.credential import credential_token
+
         application_id = require_uuid("application_id", self.application_id)
         name = require_text("name", self.name)
         limited_amount = (
@@ -127,18 +120,20 @@ class CreateCredentialOperator(_CredentialOperator):
         if_exists = require_choice("if_exists", self.if_exists, IF_EXISTS)
         context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=application_id)
 
-        credential = None if if_exists == "create" else self.hook.find_credential(application_id, name)
-        created = credential is None
-        if credential is not None and if_exists == "fail":
+        fields: dict[str, Any] = {"name": name, "limited_amount": limited_amount, "expired_at": expired_at}
+        found = None if if_exists == "create" else self.hook.find_credential(application_id, name)
+        if found is not None:
+            credential, created = found, False
+        elif if_exists == "create":
+            credential, created = self.hook.create_credential(application_id, **fields), True
+        else:
+            credential, created = self._create_once(context, application_id, fields)
+        if not created and if_exists == "fail":
             raise AceDataConflictError(
                 f"API key {name!r} of application {application_id} already exists ({credential['id']}) "
                 "and if_exists='fail'"
             )
-        if credential is None:
-            credential = self.hook.create_credential(
-                application_id, name=name, limited_amount=limited_amount, expired_at=expired_at
-            )
-        token = _token(credential)
+        token = credential_token(credential)
         self.log.info(
             "%s API key %s (%r, %s) of application %s",
             "Created" if created else "Reusing",
@@ -156,11 +151,34 @@ class CreateCredentialOperator(_CredentialOperator):
         context["ti"].xcom_push(key="credential", value=_summary(credential, created=created))
         return str(credential["id"])
 
+    def _create_once(
+        self, context: Context, application_id: str, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Look again and create under the lock of this application and name; True if this run created it."""
+        from airflow_provider_acedata.platform_lock import PlatformLock, lock_tag
+
+        lock = PlatformLock(
+            self.hook,
+            tag=lock_tag("credential", application_id, fields["name"]),
+            ttl=self.lock_ttl,
+            wait=self.lock_wait,
+            metadata={**run_metadata(self, context), "application_id": application_id},
+            what="credential lock",
+        )
+        with lock:
+            found = self.hook.find_credential(application_id, fields["name"])
+            if found is not None:
+                self.log.info("A concurrent run created API key %s meanwhile", found["id"])
+                return found, False
+            lock.check()
+            return self.hook.create_credential(application_id, **fields), True
+
 
 class RotateCredentialOperator(_CredentialOperator):
     """Replace an API key with a new one, store the new key, and only then invalidate the old one.
 
-    Steps, as for platform tokens: obtain the new key, check it, store it with ``token_store``, then
+    Steps, as for platform tokens (see :class:`~airflow_provider_acedata.rotation.CredentialRotation`):
+    take the key's rotation lease, obtain the new key, check it, store it with ``token_store``, then
     invalidate the old key. The platform API has no endpoint that tests an API key (keys authenticate
     against ``api.acedata.cloud``, where every call is a billed service call), so the check is a read-back:
     the platform must return the new key for the new id.
@@ -182,6 +200,8 @@ class RotateCredentialOperator(_CredentialOperator):
     :param credential_id: UUID of the key to rotate (templated).
     :param token_store: where the new key is written; it must raise unless the key was durably written.
     :param strategy: ``"replace"`` or ``"rotate"`` (templated).
+    :param lease_ttl: seconds after which a lease of a killed run is considered abandoned.
+    :param lease_wait: seconds to wait for a concurrent rotation of the same key before failing.
     :param acedata_conn_id: the ``acedata`` connection to use.
     """
 
@@ -193,6 +213,8 @@ class RotateCredentialOperator(_CredentialOperator):
         credential_id: str,
         token_store: TokenStore,
         strategy: str = "replace",
+        lease_ttl: float = 600.0,
+        lease_wait: float = 300.0,
         acedata_conn_id: str = "acedata_default",
         **kwargs: Any,
     ) -> None:
@@ -202,138 +224,28 @@ class RotateCredentialOperator(_CredentialOperator):
         self.credential_id = credential_id
         self.token_store = token_store
         self.strategy = strategy
+        self.lease_ttl = lease_ttl
+        self.lease_wait = lease_wait
         self.acedata_conn_id = acedata_conn_id
 
     def execute(self, context: Context) -> str:
-        credential_id = require_uuid("credential_id", self.credential_id)
-        strategy = require_choice("strategy", self.strategy, STRATEGIES)
-        try:
-            old = self.hook.get_credential(credential_id)
-        except AceDataNotFoundError:
-            successor = self._stored_successor(credential_id, application_id=None)
-            if successor is None:
-                raise
-            self.log.info("API key %s was already replaced by %s and deleted", credential_id, successor["id"])
-            return self._finish(context, successor, revoked=credential_id)
-        application_id = str(old["application_id"])
-        context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=application_id)
+        from airflow_provider_acedata.rotation import CredentialRotation
+        from airflow_provider_acedata.rotation.credential import STRATEGIES
 
-        if strategy == "rotate":
-            rotated = self._rotate_in_place(credential_id)
-            if rotated is not None:
-                return self._finish(context, rotated, revoked=None)
-
-        new = self._stored_successor(credential_id, application_id=application_id)
-        if new is not None:
-            self.log.info("An earlier attempt already created and stored %s; finishing", new["id"])
-        else:
-            new = self._create_replacement(old)
-            self._check(new)
-            self._store(new, old_id=credential_id)
-        try:
-            self.hook.delete_credential(credential_id)
-        except AceDataError as error:
-            raise CredentialRotationError(
-                f"The new API key {new['id']} is stored, but deleting the old key {credential_id} failed "
-                f"({type(error).__name__}); both keys work. Rerun to delete the old key."
-            ) from error
-        self.log.info("Deleted the old API key %s", credential_id)
-        return self._finish(context, new, revoked=credential_id)
-
-    def _rotate_in_place(self, credential_id: str) -> dict[str, Any] | None:
-        """Rotate with the platform's route and store the key; None when the route is missing."""
-        from airflow_provider_acedata.hooks.acedata import ROTATE_UNSUPPORTED_STATUSES
-
-        try:
-            rotated = self.hook.rotate_credential(credential_id)
-        except AceDataApiError as error:
-            if error.status_code not in ROTATE_UNSUPPORTED_STATUSES:
-                raise
-            self.log.warning(
-                "The platform has no in-place rotate (HTTP %s); replacing the key instead", error.status_code
-            )
-            return None
-        token = _token(rotated)
-        self.log.info("Rotated API key %s in place (%s); the old key is dead", credential_id, fingerprint(token))
-        try:
-            self.token_store.save(token)
-        except Exception as error:
-            raise CredentialRotationError(
-                f"API key {credential_id} was rotated in place (its old key no longer works), but "
-                f"{self.token_store!r} did not confirm the new key ({type(error).__name__}). Rerun: the "
-                "next attempt rotates again and stores that key."
-            ) from error
-        return rotated
-
-    def _stored_successor(self, old_id: str, *, application_id: str | None) -> dict[str, Any] | None:
-        """The replacement an earlier attempt created and stored; deletes replacements known not stored."""
-        found = None
-        for candidate in self.hook.iter_credentials(application_id=application_id):
-            if (candidate.get("metadata") or {}).get(ROTATED_FROM) != old_id:
-                continue
-            token = self.hook.get_credential(str(candidate["id"])).get("token")
-            held = self.token_store.holds(token) if isinstance(token, str) and token else False
-            if held is True:
-                found = candidate
-            elif held is False:
-                self.log.info("Deleting %s, an unstored replacement left by an earlier attempt", candidate["id"])
-                self.hook.delete_credential(str(candidate["id"]))
-            else:
-                self.log.warning(
-                    "%s is a replacement left by an earlier attempt and %r cannot tell whether it holds it; "
-                    "it stays alive: delete it once you know it is unused",
-                    candidate["id"],
-                    self.token_store,
-                )
-        return found
-
-    def _create_replacement(self, old: dict[str, Any]) -> dict[str, Any]:
-        fields = {key: old[key] for key in COPIED_FIELDS if old.get(key) not in (None, [], "")}
-        metadata = {**(old.get("metadata") or {}), ROTATED_FROM: str(old["id"])}
-        new = self.hook.create_credential(
-            str(old["application_id"]),
-            name=old.get("name") or None,
-            limited_amount=old.get("limited_amount"),
-            expired_at=old.get("expired_at"),
-            metadata=metadata,
-            **fields,
+        rotation = CredentialRotation(
+            conn_id=self.acedata_conn_id,
+            credential_id=require_uuid("credential_id", self.credential_id),
+            token_store=self.token_store,
+            strategy=require_choice("strategy", self.strategy, STRATEGIES),
+            lease_ttl=self.lease_ttl,
+            lease_wait=self.lease_wait,
+            metadata=run_metadata(self, context),
+            log=self.log,
         )
-        self.log.info("Created API key %s (%s) to replace %s", new["id"], fingerprint(_token(new)), old["id"])
-        return new
-
-    def _check(self, new: dict[str, Any]) -> None:
-        """Read the new key back; on a mismatch delete it (nothing else changed) and stop."""
-        stored = self.hook.get_credential(str(new["id"]))
-        if not hmac.compare_digest(_token(stored).encode(), _token(new).encode()):
-            self.hook.delete_credential(str(new["id"]))
-            raise CredentialRotationError(
-                f"The platform returned a different key for the new credential {new['id']}; deleted it. "
-                "The old key is unchanged."
-            )
-
-    def _store(self, new: dict[str, Any], *, old_id: str) -> None:
-        """Write the new key; on failure delete it only when the store is known not to hold it."""
-        token = _token(new)
         try:
-            self.token_store.save(token)
-        except Exception as error:
-            held = self.token_store.holds(token)
-            if held is False:
-                outcome = f"the new key {new['id']} was not stored and is deleted"
-                try:
-                    self.hook.delete_credential(str(new["id"]))
-                except AceDataError:
-                    outcome = f"the new key {new['id']} was not stored; deleting it failed, a rerun deletes it"
-            else:
-                outcome = (
-                    f"the store may hold the new key {new['id']}, so it stays alive; a rerun finishes the rotation"
-                )
-            raise CredentialRotationError(
-                f"Storing the new API key failed ({type(error).__name__}): {outcome}. The old key {old_id} still works."
-            ) from error
-        self.log.info("Stored the new API key in %r", self.token_store)
-
-    def _finish(self, context: Context, credential: dict[str, Any], *, revoked: str | None) -> str:
-        context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=str(credential["application_id"]))
-        context["ti"].xcom_push(key="revoked_credential_id", value=revoked)
-        return str(credential["id"])
+            result = rotation.run()
+        finally:
+            if rotation.application_id is not None:
+                context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=rotation.application_id)
+        context["ti"].xcom_push(key="revoked_credential_id", value=next(iter(result.revoked_ids), None))
+        return result.new_id

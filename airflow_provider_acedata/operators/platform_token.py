@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_acedata.operators._context import run_metadata
 from airflow_provider_acedata.validation import require_uuid
 from airflow_provider_acedata.version_compat import BaseOperator
 
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 class RotatePlatformTokenOperator(BaseOperator):
     """Replace the connection's platform token with a new one, safely, and return the new token's id.
 
-    Steps: take the rotation lease, identify the stored token, create a new one (tagged, with metadata),
+    Steps (see :class:`~airflow_provider_acedata.rotation.PlatformTokenRotation`): check the setup (the
+    store must feed the connection; nothing is changed if not), take the rotation lease, identify the
+    stored token, create a new one (tagged, with metadata),
     test it, store it with ``token_store``, then revoke the old one. The old token is revoked only after
     the new one is tested and stored, so no failure locks you out; a token left alive by a failed or
     killed run is revoked by the next rotation.
@@ -70,11 +73,9 @@ class RotatePlatformTokenOperator(BaseOperator):
         self.lease_poll = lease_poll
 
     def execute(self, context: Context) -> str:
-        from airflow_provider_acedata.rotation import TokenRotation
+        from airflow_provider_acedata.rotation import PlatformTokenRotation
 
-        run_id = context.get("run_id")
-        metadata = {"dag_id": self.dag_id, "run_id": str(run_id) if run_id else None, "task_id": self.task_id}
-        rotation = TokenRotation(
+        rotation = PlatformTokenRotation(
             conn_id=self.acedata_conn_id,
             token_store=self.token_store,
             keep_previous=self.keep_previous,
@@ -82,12 +83,12 @@ class RotatePlatformTokenOperator(BaseOperator):
             lease_ttl=self.lease_ttl,
             lease_wait=self.lease_wait,
             lease_poll=self.lease_poll,
-            metadata=metadata,
+            metadata=run_metadata(self, context),
             log=self.log,
         )
         result = rotation.run()
-        context["ti"].xcom_push(key="revoked_token_ids", value=result.revoked_token_ids)
-        return result.new_token_id
+        context["ti"].xcom_push(key="revoked_token_ids", value=result.revoked_ids)
+        return result.new_id
 
 
 class DeletePlatformTokenOperator(BaseOperator):

@@ -59,7 +59,7 @@ def main() -> None:
         lease_poll=0.1,
         checkpoint=checkpoint,
     ).run()
-    print(f"DONE {result.new_token_id}", flush=True)
+    print(f"DONE {result.new_id}", flush=True)
 
 
 if __name__ == "__main__":

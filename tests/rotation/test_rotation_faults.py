@@ -2,12 +2,12 @@
 
 Each case breaks one step once (or for good), then checks the invariant: the stored token works, the old
 token is revoked only if the new one was tested and stored; then a clean re-run converges (only the stored
-token is alive, no lease token left). Steps and calls, in order: lease (POST lock token, GET locks),
-identify (GET me, GET tokens), create (POST token), test (GET me with the new token), store (save), finish
+token is alive, no lease token left). Steps and calls, in order: lease (POST lock token, GET locks; the
+lock token's record names the user, so no GET me), identify (GET tokens), create (POST token), test (GET
+me with the new token), store (save), finish
 (GET tokens, DELETE old), release (DELETE lock token).
 
 Cases (42):
- 1-4    identify GET me: 503, 429 + Retry-After, timeout, dropped connection -> retried, rotation succeeds
  5-8    identify GET tokens: 503, 429, timeout, dropped -> retried, succeeds
  9-12   lease GET locks: 503, 429, timeout, dropped -> retried, succeeds
  13-16  test GET me with the new token: 503, 429, timeout, dropped -> retried, succeeds
@@ -19,7 +19,7 @@ Cases (42):
  30-32  lease POST: 503, timeout after applying, dropped after applying -> fails, nothing left alive
  33     test: the new token gets 401 -> new token revoked, old kept
  34     test: the new token authenticates as another user -> new token revoked, old kept
- 35     identify: 503 for good -> fails, nothing changed
+ 35     identify GET tokens: 503 for good -> fails, nothing changed
  36     finish: DELETE old 503 for good -> fails after storing; the new token works; re-run revokes the old
  37     store raises before writing, store readable -> new token revoked, old kept
  38     store raises after writing, store readable -> treated as stored, rotation completes
@@ -98,10 +98,9 @@ def assert_rotated(platform: FakeAceDataPlatform, store: EnvConnectionStore, old
 # -- transient faults on GET/DELETE: retried, the rotation succeeds ------------------------------------------
 
 TRANSIENT_TARGETS = {
-    "identify-me": {"method": "GET", "path": ME, "skip": 0},
     "identify-list": {"method": "GET", "path": TOKENS, "predicate": is_plain_list},
     "lease-list": {"method": "GET", "path": TOKENS, "predicate": is_lock_list},
-    "test-me": {"method": "GET", "path": ME, "skip": 1},
+    "test-me": {"method": "GET", "path": ME, "skip": 0},
     "finish-delete-old": {"method": "DELETE", "path": DETAIL, "skip": 0},
     "release-lock": {"method": "DELETE", "path": DETAIL, "skip": 1},
 }
@@ -114,7 +113,7 @@ def test_transient_fault_is_retried(platform, store, target, fault):
     rule = platform.fail(**TRANSIENT_TARGETS[target], **TRANSIENT[fault])
     result = rotation(store).run()
     assert rule.hits == 1
-    assert_rotated(platform, store, old, result.new_token_id)
+    assert_rotated(platform, store, old, result.new_id)
 
 
 # -- faults on POST: never retried; nothing is left alive ----------------------------------------------------
@@ -183,8 +182,8 @@ def test_new_token_is_another_users(platform, store):
 
 def test_identify_down_changes_nothing(platform, store):
     old = store.value
-    platform.fail(method="GET", path=ME, times=None)
-    with pytest.raises(AceDataError):
+    platform.fail(method="GET", path=TOKENS, predicate=is_plain_list, times=None)
+    with pytest.raises(AceDataError, match="503"):
         rotation(store).run()
     assert [t["token"] for t in live(platform)] == [old]
     finish_and_rerun(platform, store, old)
@@ -206,7 +205,7 @@ def test_revoking_old_token_keeps_failing(platform, store):
 def test_store_fails_before_writing(platform, store):
     old = store.value
     store.fail = "before"
-    with pytest.raises(AceDataError, match="store still holds the old token"):
+    with pytest.raises(AceDataError, match="store still holds the old platform token"):
         rotation(store).run()
     assert store.value == old
     assert [t["token"] for t in live(platform)] == [old], "the new token, known not stored, stayed alive"
@@ -217,7 +216,7 @@ def test_store_fails_after_writing(platform, store):
     old = store.value
     store.fail = "after"
     result = rotation(store).run()
-    assert_rotated(platform, store, old, result.new_token_id)
+    assert_rotated(platform, store, old, result.new_id)
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
@@ -256,7 +255,7 @@ def test_grace_window_keeps_previous_tokens(platform, store):
     for _ in range(3):
         result = rotation(store, keep_previous=1).run()
         tokens.append(store.value)
-        assert result.kept_token_ids == [result.previous_token_id]
+        assert result.kept_ids == [result.previous_id]
     assert [platform.is_live(t) for t in tokens] == [False, False, True, True]
     assert_converged(platform, store, keep_previous=1)
 

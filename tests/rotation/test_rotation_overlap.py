@@ -118,7 +118,7 @@ def test_runs_started_together_are_serialised(platform, store):
     assert a.error is None and b.error is None
     assert max(steps_of(journal, "A")) < min(steps_of(journal, "B"))
     assert b.result is not None and a.result is not None
-    assert b.result.previous_token_id == a.result.new_token_id
+    assert b.result.previous_id == a.result.new_id
     follow_up(platform, store, old)
 
 
@@ -134,8 +134,8 @@ def test_a_stores_before_b_creates(platform, store):
     a.join()
     b.join()
     assert a.result and b.result
-    assert b.result.previous_token_id == a.result.new_token_id
-    assert a.result.new_token_id in b.result.revoked_token_ids
+    assert b.result.previous_id == a.result.new_id
+    assert a.result.new_id in b.result.revoked_ids
     follow_up(platform, store, old)
 
 
@@ -190,7 +190,7 @@ def test_a_store_raises_after_writing_while_b_completes(platform, store):
     a.join()
     b.join()
     assert a.error is None and a.result and b.result
-    assert b.result.previous_token_id == a.result.new_token_id
+    assert b.result.previous_id == a.result.new_id
     follow_up(platform, store, old)
 
 
@@ -205,7 +205,7 @@ def test_a_killed_after_create_b_completes(platform, store):
     assert len(orphan) == 1
     b = make("B", journal, store).start().join()
     assert b.error is None and b.result
-    assert orphan[0]["id"] in b.result.revoked_token_ids
+    assert orphan[0]["id"] in b.result.revoked_ids
     follow_up(platform, store, old)
 
 
@@ -235,7 +235,7 @@ def test_three_overlapping_runs(platform, store):
     results = sorted((journal.index((r.name, "leased")), r.result) for r in runs)
     chain = [result for _, result in results]
     for earlier, later in itertools.pairwise(chain):
-        assert later.previous_token_id == earlier.new_token_id
+        assert later.previous_id == earlier.new_id
     follow_up(platform, store, old)
 
 
@@ -265,7 +265,7 @@ def test_b_gives_up_waiting_and_changes_nothing(platform, store):
     assert a.reached["identified"].wait(WAIT)
     tokens_before = {t["id"] for t in platform.live_tokens()}
     b = make("B", journal, store, lease_wait=0.3).start().join()
-    assert isinstance(b.error, AceDataError) and "holds the lease" in str(b.error)
+    assert isinstance(b.error, AceDataError) and "holds the rotation lease" in str(b.error)
     assert {t["id"] for t in platform.live_tokens()} == tokens_before
     a.pause_at["identified"].set()
     a.join()

@@ -1,21 +1,25 @@
-"""A lease recorded on the platform itself, so rotations of one connection never overlap.
+"""A lock recorded on the platform itself, for what the platform does not make unique or exclusive.
 
 Tasks of a distributed executor share no memory or disk, and ``airflow tasks test`` or ``dag.test()`` bypass
-the scheduler's pools, but every run talks to the same platform. A run takes the lease by creating a
-platform token tagged with the lock tag; among the live, unexpired lock tokens the one created first
-(server time, then id) holds the lease. A run that is not the holder deletes its own lock token and waits,
+the scheduler's pools, but every run talks to the same platform. A run takes the lock by creating a
+platform token tagged with the lock's tag; among the live, unexpired lock tokens the one created first
+(server time, then id) holds the lock. A run that is not the holder deletes its own lock token and waits,
 listing the locks, until the holder is gone, then tries again; it gives up after ``wait`` seconds. The
 holder deletes its lock token when done; a holder that was killed leaves it behind until it expires
 (``ttl`` after creation, judged in the platform's clock), when the next run deletes it. The holder checks,
-before each step that changes state, that its lease has not run out.
+before each step that changes state, that its lock has not run out.
+
+Rotations use it as their lease; ``CreateCredentialOperator`` uses it so that concurrent runs create one key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataAuthenticationError, AceDataError
@@ -24,8 +28,14 @@ if TYPE_CHECKING:
     from airflow_provider_acedata.hooks.acedata import AceDataHook
 
 
-class LeaseError(AceDataError):
-    """The rotation lease could not be taken in time, or ran out while held."""
+class LockError(AceDataError):
+    """The platform lock could not be taken in time, or ran out while held."""
+
+
+def lock_tag(kind: str, *parts: str) -> str:
+    """A lock tag for ``kind`` and the identity ``parts`` (hashed: names may hold any character)."""
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+    return f"airflow-lock:{kind}:{digest}"
 
 
 def revoke_marked(hook: AceDataHook, *, tag: str, key: str, value: str) -> list[str]:
@@ -43,6 +53,11 @@ def revoke_marked(hook: AceDataHook, *, tag: str, key: str, value: str) -> list[
     return marked
 
 
+def created_at(token: dict[str, Any]) -> datetime:
+    """The server's creation time of a platform token."""
+    return datetime.fromisoformat(str(token["created_at"]).replace("Z", "+00:00"))
+
+
 def _lock_ttl(lock: dict[str, Any], default: float) -> float:
     """The ttl its holder declared in the lock's metadata (holders may use different ttls)."""
     try:
@@ -51,56 +66,70 @@ def _lock_ttl(lock: dict[str, Any], default: float) -> float:
         return default
 
 
-def created_at(token: dict[str, Any]) -> datetime:
-    """The server's creation time of a platform token."""
-    return datetime.fromisoformat(str(token["created_at"]).replace("Z", "+00:00"))
+class PlatformLock:
+    """Mutual exclusion between runs anywhere, kept as a lock-tagged platform token.
 
-
-class RotationLease:
-    """Mutual exclusion between rotation runs, kept as a lock-tagged platform token.
-
-    :param hook_factory: builds a hook on the connection as it is stored *now* (a fresh read), or bound
-        to the ``token`` keyword.
-    :param tag: the lock tag; one per rotated connection.
-    :param ttl: seconds after which an unreleased lease counts as abandoned.
-    :param wait: seconds to wait for another run's lease before giving up.
+    :param hook: a hook on the connection; the lock reads the connection's token afresh when it needs to
+        (another run may have rotated it) and shares the hook's HTTP session.
+    :param tag: the lock tag: one per thing locked (see :func:`lock_tag`).
+    :param ttl: seconds after which an unreleased lock counts as abandoned.
+    :param wait: seconds to wait for another run's lock before giving up.
     :param poll: seconds between checks while waiting.
+    :param metadata: recorded on the lock token, to tell who holds it.
+    :param what: names the lock in messages ("rotation lease", "credential lock").
     """
 
     SAFETY_MARGIN = 0.2
 
     def __init__(
         self,
-        hook_factory: Callable[..., AceDataHook],
+        hook: AceDataHook,
         *,
         tag: str,
         ttl: float,
         wait: float,
         poll: float = 2.0,
         metadata: dict[str, Any] | None = None,
+        what: str = "lock",
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._hook_factory = hook_factory
+        self._base = hook
         self.tag = tag
         self.ttl = ttl
         self.wait = wait
         self.poll = poll
         self.metadata = metadata or {}
+        self.what = what
         self._sleep = sleep
         self.token_id: str | None = None
-        self._hook: AceDataHook | None = None
+        self.user_id: str | None = None
+        self._own: AceDataHook | None = None
         self._acquired_at: float | None = None
         self._clock: tuple[datetime, float] | None = None
 
+    def __enter__(self) -> PlatformLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.release()
+
+    def current(self) -> AceDataHook:
+        """A hook with the token the connection holds now, sharing the base hook's session."""
+        return self._base.with_token(self._base.stored_token(), user_id=self.user_id)
+
     def acquire(self) -> None:
-        """Take the lease, waiting (bounded) while another run holds it."""
+        """Take the lock, waiting (bounded) while another run holds it."""
         started = time.monotonic()
         while True:
             record = self._create_lock()
             self._clock = (created_at(record), time.monotonic())
             self.token_id = str(record["id"])
-            self._hook = self._bind(self._hook_factory(token=record["token"]), record)
-            holder = self._holder(self._hook)
+            self.user_id = str(record["user_id"])
+            self._own = self._base.with_token(record["token"], user_id=self.user_id)
+            holder = self._holder(self._own)
             if holder is not None and str(holder["id"]) == self.token_id:
                 self._acquired_at = self._clock[1]
                 return
@@ -108,31 +137,31 @@ class RotationLease:
             while True:
                 waited = time.monotonic() - started
                 if waited >= self.wait:
-                    raise LeaseError(
-                        f"Another rotation of this connection holds the lease ({holder and holder['id']}); gave up "
-                        f"after {waited:.0f}s. A lease expires {self.ttl:g}s after it was taken."
+                    raise LockError(
+                        f"Another run holds the {self.what} ({holder and holder['id']}); gave up after "
+                        f"{waited:.0f}s. A {self.what} expires {self.ttl:g}s after it was taken."
                     )
                 self._sleep(min(self.poll, max(self.wait - waited, 0.01)))
                 try:
-                    holder = self._holder(self._bind(self._hook_factory(), record))
+                    holder = self._holder(self.current())
                 except AceDataAuthenticationError:
                     continue  # the holder revoked the token just read: read the stored one again next round
                 if holder is None:
                     break
 
     def check(self) -> None:
-        """Raise if this run's lease is about to run out, before a step that changes state."""
+        """Raise if this run's lock is about to run out, before a step that changes state."""
         if self._acquired_at is None:
-            raise LeaseError("The rotation lease is not held")
+            raise LockError(f"The {self.what} is not held")
         left = self.ttl * (1 - self.SAFETY_MARGIN) - (time.monotonic() - self._acquired_at)
         if left <= 0:
-            raise LeaseError(f"The rotation lease ran out (ttl {self.ttl:g}s); stopping before changing anything")
+            raise LockError(f"The {self.what} ran out (ttl {self.ttl:g}s); stopping before changing anything")
 
     def release(self, hook: AceDataHook | None = None) -> None:
-        """Delete this run's lock token; if that fails it expires on its own."""
+        """Delete this run's lock token (with its own token, else ``hook``); if that fails it expires on its own."""
         if self.token_id is None:
             return
-        for candidate in (hook, self._hook):
+        for candidate in (self._own, hook):
             if candidate is None:
                 continue
             try:
@@ -141,30 +170,25 @@ class RotationLease:
                 continue
             break
         self.token_id = None
+        self._own = None
         self._acquired_at = None
-
-    @staticmethod
-    def _bind(hook: AceDataHook, record: dict[str, Any]) -> AceDataHook:
-        """Tell the hook whose tokens it lists, sparing it a ``GET /me``."""
-        hook.user_id = str(record["user_id"])
-        return hook
 
     def _create_lock(self) -> dict[str, Any]:
         """Create a lock token; if the answer is lost, delete whatever was created under this attempt's nonce."""
         nonce = secrets.token_hex(8)
-        metadata = {**self.metadata, "purpose": "rotation-lease", "ttl_seconds": self.ttl, "lease_id": nonce}
-        hook = self._hook_factory()
+        metadata = {**self.metadata, "purpose": self.what, "ttl_seconds": self.ttl, "lease_id": nonce}
+        hook = self._base if self.user_id is None else self.current()
         try:
             try:
                 return hook.create_platform_token(tags=[self.tag], metadata=metadata)
             except AceDataAuthenticationError:
                 # The token read a moment ago may have just been rotated by another run: read it again.
-                hook = self._hook_factory()
+                hook = self.current()
                 return hook.create_platform_token(tags=[self.tag], metadata=metadata)
         except AceDataError as error:
             orphans = revoke_marked(hook, tag=self.tag, key="lease_id", value=nonce)
-            raise LeaseError(
-                f"Could not take the rotation lease ({error}); nothing was changed"
+            raise LockError(
+                f"Could not take the {self.what} ({error}); nothing was changed"
                 + (f"; the lock token created anyway ({', '.join(orphans)}) was deleted" if orphans else "")
             ) from error
 

@@ -10,7 +10,8 @@ from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataInp
 from airflow_provider_acedata.hooks import AceDataHook
 from airflow_provider_acedata.links import AceDataApplicationLink
 from airflow_provider_acedata.operators import CreateCredentialOperator, RotateCredentialOperator
-from airflow_provider_acedata.operators.credential import ROTATED_FROM, CredentialRotationError
+from airflow_provider_acedata.rotation import RotationError
+from airflow_provider_acedata.rotation.credential import ROTATED_FROM
 from airflow_provider_acedata.testing import FakeAceDataPlatform
 from airflow_provider_acedata.token_stores import TokenStore, TokenStoreError
 
@@ -191,18 +192,31 @@ class TestRotateReplace:
         assert old["token"] not in logged
 
     def test_write_failure_known_unstored_deletes_the_new_key_and_keeps_the_old(self, platform, old, context):
-        with pytest.raises(CredentialRotationError, match="not stored and is deleted"):
+        with pytest.raises(
+            RotationError, match=r"still holds the old API key, which keeps working; the new API key \S+ was deleted"
+        ):
             rotate(old["id"], MemoryStore(fail=True)).execute(context)
 
         assert [c["id"] for c in named(platform, "etl")] == [old["id"]]
 
-    def test_write_failure_maybe_stored_keeps_both_and_a_rerun_finishes(self, platform, old, context):
+    def test_write_failure_that_wrote_carries_on_like_the_platform_token_rotation(self, platform, old, context):
         store = MemoryStore(write_then_fail=True)
-        with pytest.raises(CredentialRotationError, match="may hold the new key"):
+
+        new_id = rotate(old["id"], store).execute(context)
+
+        assert [c["id"] for c in named(platform, "etl")] == [new_id]
+        assert credential(platform, new_id)["token"] == store.value
+        assert pushed(context)["revoked_credential_id"] == old["id"]
+        assert store.saves == 1
+
+    def test_write_failure_unknown_keeps_both_and_a_rerun_finishes(self, platform, old, context):
+        store = MemoryStore(write_then_fail=True, readable=False)
+        with pytest.raises(RotationError, match="cannot say what it holds; both the old and the new API key"):
             rotate(old["id"], store).execute(context)
         assert len(named(platform, "etl")) == 2
         stored = store.value
         store.write_then_fail = False
+        store.readable = True
 
         new_id = rotate(old["id"], store).execute(context)
 
@@ -233,7 +247,7 @@ class TestRotateReplace:
     def test_failed_delete_of_the_old_key_keeps_both_and_a_rerun_finishes(self, platform, old, context):
         store = MemoryStore()
         platform.fail(method="DELETE", path=old["id"], status=500, times=None)
-        with pytest.raises(CredentialRotationError, match="both keys work"):
+        with pytest.raises(RotationError, match="both keys work"):
             rotate(old["id"], store).execute(context)
         assert len(named(platform, "etl")) == 2
         platform.clear_faults()
@@ -259,7 +273,7 @@ class TestRotateReplace:
         platform.fail(method="GET", path=UUID_PATH, skip=1, status=200, body={"id": "x", "token": "another0key0value"})
         store = MemoryStore()
 
-        with pytest.raises(CredentialRotationError, match="different key"):
+        with pytest.raises(RotationError, match="different key"):
             rotate(old["id"], store).execute(context)
 
         assert [c["id"] for c in named(platform, "etl")] == [old["id"]]
@@ -295,7 +309,7 @@ class TestRotateInPlace:
         assert len(platform.calls("POST", "/rotate")) == 1
 
     def test_store_failure_after_rotate_says_the_old_key_is_dead(self, platform, old, context):
-        with pytest.raises(CredentialRotationError, match="old key no longer works"):
+        with pytest.raises(RotationError, match="old API key no longer works"):
             rotate(old["id"], MemoryStore(fail=True), strategy="rotate").execute(context)
 
     @pytest.mark.parametrize("status", [404, 405])
