@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_acedata.hooks.acedata import AceDataHook
+    from airflow_provider_acedata.platform_lock import PlatformLock
     from airflow_provider_acedata.token_stores import TokenStore
 
 IF_EXISTS = ("reuse", "fail", "create")
@@ -155,23 +156,26 @@ class CreateCredentialOperator(_CredentialOperator):
         self, context: Context, application_id: str, fields: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
         """Look again and create under the lock of this application and name; True if this run created it."""
-        from airflow_provider_acedata.platform_lock import PlatformLock, lock_tag
-
-        lock = PlatformLock(
-            self.hook,
-            tag=lock_tag("credential", application_id, fields["name"]),
-            ttl=self.lock_ttl,
-            wait=self.lock_wait,
-            metadata={**run_metadata(self, context), "application_id": application_id},
-            what="credential lock",
-        )
-        with lock:
+        with self._lock(context, application_id, fields["name"]) as lock:
             found = self.hook.find_credential(application_id, fields["name"])
             if found is not None:
                 self.log.info("A concurrent run created API key %s meanwhile", found["id"])
                 return found, False
             lock.check()
             return self.hook.create_credential(application_id, **fields), True
+
+    def _lock(self, context: Context, application_id: str, name: str) -> PlatformLock:
+        """The platform lock of one application's key name: concurrent creates of it take turns."""
+        from airflow_provider_acedata.platform_lock import PlatformLock, lock_tag
+
+        return PlatformLock(
+            self.hook,
+            tag=lock_tag("credential", application_id, name),
+            ttl=self.lock_ttl,
+            wait=self.lock_wait,
+            metadata={**run_metadata(self, context), "application_id": application_id},
+            what="credential lock",
+        )
 
 
 class RotateCredentialOperator(_CredentialOperator):

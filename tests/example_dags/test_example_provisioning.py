@@ -167,7 +167,12 @@ def test_creates_by_alias_and_reruns_reuse_everything(
         assert xcoms[("create_application", "return_value")] == application["id"]
         assert xcoms[("create_api_key", "return_value")] == api_key["id"]
         assert_no_api_key(xcoms, platform)
-    assert len(platform.calls("POST")) == 2
+    assert [r.path for r in platform.calls("POST")] == [
+        "/api/v1/applications/",
+        "/api/v1/platform-tokens/",  # the credential lock, taken once, by the first run
+        "/api/v1/credentials/",
+    ]
+    assert [t["token"] for t in platform.live_tokens()] == [platform.token], "the lock token was released"
 
 
 def test_unknown_alias_fails_the_run_before_any_write(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from unittest import mock
 
 import pytest
 
@@ -10,6 +13,7 @@ from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataInp
 from airflow_provider_acedata.hooks import AceDataHook
 from airflow_provider_acedata.links import AceDataApplicationLink
 from airflow_provider_acedata.operators import CreateCredentialOperator, RotateCredentialOperator
+from airflow_provider_acedata.platform_lock import LockError, PlatformLock
 from airflow_provider_acedata.rotation import RotationError
 from airflow_provider_acedata.rotation.credential import ROTATED_FROM
 from airflow_provider_acedata.testing import FakeAceDataPlatform
@@ -330,3 +334,190 @@ class TestRotateInPlace:
         with pytest.raises(Exception, match="500"):
             rotate(old["id"], MemoryStore(), strategy="rotate").execute(context)
         assert credential(platform, old["id"])["token"] == old["token"]
+
+
+# -- concurrent creates: the platform lock of (application, name) ---------------------------------------------
+
+WAIT = 20.0
+
+
+class Killed(BaseException):
+    """A worker killed mid-run: no ``except Exception`` handler runs and the lock is not released."""
+
+
+class SteeredCreate(CreateCredentialOperator):
+    """A CreateCredentialOperator whose lock can pause once held, or die, for deterministic interleavings."""
+
+    def __init__(self, *, application_id: str, **kwargs) -> None:
+        kwargs.setdefault("lock_wait", WAIT)
+        super().__init__(task_id="create_api_key", application_id=application_id, name="etl", **kwargs)
+        self.holding = threading.Event()
+        self.waiting = threading.Event()
+        self.proceed = threading.Event()
+        self.proceed.set()
+        self.die_when_holding = False
+        self.lock: PlatformLock | None = None
+        self.result: str | None = None
+        self.error: BaseException | None = None
+        self.context = {"ti": mock.MagicMock()}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _lock(self, context, application_id, name):
+        operator = self
+        made = super()._lock(context, application_id, name)
+
+        class Steered(PlatformLock):
+            def acquire(self) -> None:
+                super().acquire()
+                operator.lock = self
+                operator.holding.set()
+                assert operator.proceed.wait(WAIT), "never released"
+                if operator.die_when_holding:
+                    operator.abandon(self)
+
+        def sleep(seconds: float) -> None:
+            self.waiting.set()
+            time.sleep(seconds)
+
+        return Steered(
+            self.hook,
+            tag=made.tag,
+            ttl=made.ttl,
+            wait=made.wait,
+            poll=0.05,
+            metadata=made.metadata,
+            what=made.what,
+            sleep=sleep,
+        )
+
+    @staticmethod
+    def abandon(lock: PlatformLock | None) -> None:
+        assert lock is not None
+        lock.release = lambda hook=None: None  # type: ignore[method-assign]
+        raise Killed
+
+    def die_after_create(self) -> None:
+        """Die right after the key was created, still holding the lock."""
+        real = self.hook.create_credential
+
+        def create_then_die(*args, **kwargs):
+            real(*args, **kwargs)
+            self.abandon(self.lock)
+
+        self.hook.create_credential = create_then_die  # type: ignore[method-assign]
+
+    def _run(self) -> None:
+        try:
+            self.result = self.execute(self.context)
+        except BaseException as error:
+            self.error = error
+
+    def start(self) -> SteeredCreate:
+        self.thread.start()
+        return self
+
+    def join(self) -> SteeredCreate:
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive(), "the run did not finish"
+        return self
+
+
+def lock_tokens(platform: FakeAceDataPlatform) -> list[dict]:
+    return [t for t in platform.live_tokens() if any(tag.startswith("airflow-lock:") for tag in t.get("tags") or [])]
+
+
+class TestConcurrentCreate:
+    def test_two_runs_end_with_one_key_and_both_return_its_id(self, platform, app_id):
+        a = SteeredCreate(application_id=app_id)
+        a.proceed.clear()
+        a.start()
+        assert a.holding.wait(WAIT)
+        b = SteeredCreate(application_id=app_id).start()
+        assert b.waiting.wait(WAIT), "B did not wait for A's lock"
+        assert named(platform, "etl") == []
+
+        a.proceed.set()
+        a.join()
+        b.join()
+
+        assert a.error is None and b.error is None
+        assert a.result == b.result
+        assert [c["id"] for c in named(platform, "etl")] == [a.result]
+        assert pushed(a.context)["credential"]["created"] is True
+        assert pushed(b.context)["credential"]["created"] is False
+        assert lock_tokens(platform) == []
+
+    def test_if_exists_fail_fails_the_run_that_lost_the_race(self, platform, app_id):
+        a = SteeredCreate(application_id=app_id, if_exists="fail")
+        a.proceed.clear()
+        a.start()
+        assert a.holding.wait(WAIT)
+        b = SteeredCreate(application_id=app_id, if_exists="fail").start()
+        assert b.waiting.wait(WAIT)
+
+        a.proceed.set()
+        a.join()
+        b.join()
+
+        assert a.error is None
+        assert isinstance(b.error, AceDataConflictError)
+        assert [c["id"] for c in named(platform, "etl")] == [a.result]
+        assert lock_tokens(platform) == []
+
+    def test_a_run_killed_holding_the_lock_is_waited_out(self, platform, app_id):
+        a = SteeredCreate(application_id=app_id, lock_ttl=1.0)
+        a.die_when_holding = True
+        a.start().join()
+        assert isinstance(a.error, Killed)
+        assert len(lock_tokens(platform)) == 1, "a killed run leaves its lock"
+
+        b = SteeredCreate(application_id=app_id, lock_ttl=1.0).start().join()
+
+        assert b.error is None
+        assert [c["id"] for c in named(platform, "etl")] == [b.result]
+        assert lock_tokens(platform) == []
+
+    def test_a_run_killed_after_creating_leaves_the_key_to_the_next(self, platform, app_id):
+        a = SteeredCreate(application_id=app_id, lock_ttl=1.0)
+        a.die_after_create()
+        a.start().join()
+        assert isinstance(a.error, Killed)
+        created = named(platform, "etl")
+        assert len(created) == 1 and len(lock_tokens(platform)) == 1
+
+        b = SteeredCreate(application_id=app_id, lock_ttl=1.0).start().join()
+
+        assert b.error is None
+        assert b.result == created[0]["id"]
+        assert [c["id"] for c in named(platform, "etl")] == [b.result]
+        assert len(lock_tokens(platform)) == 1, "B reused the key without the lock; the next rotation sweeps A's"
+
+    def test_a_run_that_cannot_get_the_lock_in_time_changes_nothing(self, platform, app_id):
+        a = SteeredCreate(application_id=app_id)
+        a.proceed.clear()
+        a.start()
+        assert a.holding.wait(WAIT)
+
+        b = SteeredCreate(application_id=app_id, lock_wait=0.3).start().join()
+        assert isinstance(b.error, LockError) and "credential lock" in str(b.error)
+        assert named(platform, "etl") == []
+
+        a.proceed.set()
+        a.join()
+        assert [c["id"] for c in named(platform, "etl")] == [a.result]
+        assert lock_tokens(platform) == []
+
+    def test_an_existing_key_is_reused_without_taking_the_lock(self, platform, app_id, context):
+        first = create(app_id, name="etl").execute(context)
+        platform.clear_requests()
+
+        assert create(app_id, name="etl").execute(context) == first
+        assert platform.calls("POST") == []
+
+    def test_creating_takes_and_releases_one_lock(self, platform, app_id, context):
+        create(app_id, name="etl").execute(context)
+
+        lock_calls = [r.method for r in platform.calls(path="/platform-tokens/(?!me/)")]
+        assert lock_calls == ["POST", "GET", "DELETE"], "take the lock, check the holder, release it"
+        assert len(platform.calls("POST", "/credentials/$")) == 1
+        assert lock_tokens(platform) == []
