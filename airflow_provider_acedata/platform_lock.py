@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -32,10 +32,25 @@ class LockError(AceDataError):
     """The platform lock could not be taken in time, or ran out while held."""
 
 
+LOCK_TAG_PREFIX = "airflow-lock:"
+
+
 def lock_tag(kind: str, *parts: str) -> str:
     """A lock tag for ``kind`` and the identity ``parts`` (hashed: names may hold any character)."""
     digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
-    return f"airflow-lock:{kind}:{digest}"
+    return f"{LOCK_TAG_PREFIX}{kind}:{digest}"
+
+
+def abandoned_locks(tokens: Iterable[dict[str, Any]], now: datetime) -> list[str]:
+    """Ids of :func:`lock_tag` lock tokens past their ttl: left by killed runs, and live secrets until revoked."""
+    abandoned = []
+    for token in tokens:
+        if not any(str(tag).startswith(LOCK_TAG_PREFIX) for tag in token.get("tags") or []):
+            continue
+        ttl = _lock_ttl(token, -1.0)
+        if ttl >= 0 and created_at(token) + timedelta(seconds=ttl) < now:
+            abandoned.append(str(token["id"]))
+    return abandoned
 
 
 def revoke_marked(hook: AceDataHook, *, tag: str, key: str, value: str) -> list[str]:

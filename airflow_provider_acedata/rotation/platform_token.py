@@ -15,7 +15,7 @@ from typing import Any
 from airflow_provider_acedata.exceptions import AceDataError
 from airflow_provider_acedata.hooks.acedata import AceDataHook
 from airflow_provider_acedata.masking import fingerprint, mask
-from airflow_provider_acedata.platform_lock import created_at, revoke_marked
+from airflow_provider_acedata.platform_lock import abandoned_locks, created_at, revoke_marked
 from airflow_provider_acedata.rotation.protocol import STEPS, Rotation
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
 from airflow_provider_acedata.token_stores import TokenStore
@@ -183,6 +183,10 @@ class PlatformTokenRotation(Rotation):
         for token in previous[self.keep_previous :]:
             hook.delete_platform_token(str(token["id"]))
             revoked.append(str(token["id"]))
+        if swept := abandoned_locks(tokens.values(), now=born):
+            for token_id in swept:
+                hook.delete_platform_token(token_id)
+            self._info("Revoked %d lock token(s) abandoned by killed runs: %s", len(swept), swept)
         return RotationResult(new_id=new_id, previous_id=old_id, revoked_ids=revoked, kept_ids=kept)
 
     @staticmethod

@@ -50,6 +50,7 @@ from rotation_support import (
 )
 
 from airflow_provider_acedata.exceptions import AceDataError
+from airflow_provider_acedata.platform_lock import lock_tag
 from airflow_provider_acedata.rotation import STEPS
 from airflow_provider_acedata.testing import FakeAceDataPlatform
 
@@ -279,3 +280,16 @@ def test_store_that_does_not_feed_the_connection(platform, store):
         assert store.value == old and authenticates(platform, old)
         assert len(live(platform)) == 2, "runs of a misconfigured store must not pile up tokens"
     finish_and_rerun(platform, store, old)
+
+
+def test_rotation_revokes_locks_abandoned_by_killed_runs(platform, store):
+    """A CreateCredentialOperator killed while holding its lock leaves a live token; the next rotation revokes it."""
+    abandoned = platform.issue_token(tags=[lock_tag("credential", "app", "etl")], metadata={"ttl_seconds": 0})
+    held = platform.issue_token(tags=[lock_tag("credential", "app", "other")], metadata={"ttl_seconds": 600})
+    undeclared = platform.issue_token(tags=[lock_tag("credential", "app", "third")])
+
+    result = rotation(store).run()
+
+    assert not platform.is_live(abandoned["token"])
+    assert platform.is_live(held["token"]) and platform.is_live(undeclared["token"])
+    assert abandoned["id"] not in result.revoked_ids
