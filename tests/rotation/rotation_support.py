@@ -59,7 +59,7 @@ class EnvConnectionStore(TokenStore):
         return self.value
 
 
-def rotation(store: EnvConnectionStore, **kwargs: Any) -> TokenRotation:
+def rotation(store: TokenStore, **kwargs: Any) -> TokenRotation:
     options: dict[str, Any] = {"lease_ttl": 30.0, "lease_wait": 10.0, "lease_poll": 0.05}
     options.update(kwargs)
     return TokenRotation(conn_id="acedata_default", token_store=store, **options)
