@@ -24,4 +24,4 @@ class RotationResult:
         """One line for the task log."""
         revoked = ", ".join(self.revoked_ids) or "none"
         kept = f"; kept {', '.join(self.kept_ids)}" if self.kept_ids else ""
-        return f"Rotated {what} {self.previous_id} -> {self.new_id}; revoked {revoked}{kept}"
+        return f"Replaced {what} {self.previous_id} with {self.new_id}. Revoked: {revoked}{kept}"

@@ -10,7 +10,7 @@ from airflow_provider_acedata.testing import FakeAceDataPlatform
 
 
 @pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
+def rotation_platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAceDataPlatform]:
     monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", "")
     with FakeAceDataPlatform() as fake:
         yield fake

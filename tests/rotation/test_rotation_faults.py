@@ -67,9 +67,9 @@ TRANSIENT = {
 
 
 @pytest.fixture
-def store(platform: FakeAceDataPlatform) -> EnvConnectionStore:
-    assert [t["token"] for t in live(platform)] == [platform.token]
-    return EnvConnectionStore(platform, timeout=1.0)
+def store(rotation_platform: FakeAceDataPlatform) -> EnvConnectionStore:
+    assert [t["token"] for t in live(rotation_platform)] == [rotation_platform.token]
+    return EnvConnectionStore(rotation_platform, timeout=1.0)
 
 
 def is_lock_list(record: Any) -> bool:
@@ -80,20 +80,22 @@ def is_plain_list(record: Any) -> bool:
     return "tag" not in record.query
 
 
-def finish_and_rerun(platform: FakeAceDataPlatform, store: EnvConnectionStore, old: str, **kwargs: Any) -> None:
-    platform.clear_faults()
-    assert_safe(platform, store, old)
+def finish_and_rerun(
+    rotation_platform: FakeAceDataPlatform, store: EnvConnectionStore, old: str, **kwargs: Any
+) -> None:
+    rotation_platform.clear_faults()
+    assert_safe(rotation_platform, store, old)
     rotation(store, **kwargs).run()
-    assert_converged(platform, store)
-    assert not platform.is_live(old)
+    assert_converged(rotation_platform, store)
+    assert not rotation_platform.is_live(old)
 
 
-def assert_rotated(platform: FakeAceDataPlatform, store: EnvConnectionStore, old: str, new_id: str) -> None:
+def assert_rotated(rotation_platform: FakeAceDataPlatform, store: EnvConnectionStore, old: str, new_id: str) -> None:
     assert store.value != old
-    assert not platform.is_live(old)
-    assert not authenticates(platform, old)
-    assert [t["id"] for t in live(platform)] == [new_id]
-    assert_converged(platform, store)
+    assert not rotation_platform.is_live(old)
+    assert not authenticates(rotation_platform, old)
+    assert [t["id"] for t in live(rotation_platform)] == [new_id]
+    assert_converged(rotation_platform, store)
 
 
 # -- transient faults on GET/DELETE: retried, the rotation succeeds ------------------------------------------
@@ -109,12 +111,12 @@ TRANSIENT_TARGETS = {
 
 @pytest.mark.parametrize("fault", TRANSIENT)
 @pytest.mark.parametrize("target", TRANSIENT_TARGETS)
-def test_transient_fault_is_retried(platform, store, target, fault):
+def test_transient_fault_is_retried(rotation_platform, store, target, fault):
     old = store.value
-    rule = platform.fail(**TRANSIENT_TARGETS[target], **TRANSIENT[fault])
+    rule = rotation_platform.fail(**TRANSIENT_TARGETS[target], **TRANSIENT[fault])
     result = rotation(store).run()
     assert rule.hits == 1
-    assert_rotated(platform, store, old, result.new_id)
+    assert_rotated(rotation_platform, store, old, result.new_id)
 
 
 # -- faults on POST: never retried; nothing is left alive ----------------------------------------------------
@@ -129,16 +131,16 @@ CREATE_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", CREATE_FAULTS)
-def test_create_fault(platform, store, fault):
+def test_create_fault(rotation_platform, store, fault):
     old = store.value
-    platform.fail(method="POST", path=TOKENS, skip=1, **CREATE_FAULTS[fault])
-    posts_before = len(platform.calls("POST"))
+    rotation_platform.fail(method="POST", path=TOKENS, skip=1, **CREATE_FAULTS[fault])
+    posts_before = len(rotation_platform.calls("POST"))
     with pytest.raises(AceDataError, match="Creating the new token failed"):
         rotation(store).run()
-    assert len(platform.calls("POST")) == posts_before + 2, "the create POST was sent exactly once"
+    assert len(rotation_platform.calls("POST")) == posts_before + 2, "the create POST was sent exactly once"
     assert store.value == old
-    assert [t["token"] for t in live(platform)] == [old], "an orphan or the lease token was left alive"
-    finish_and_rerun(platform, store, old)
+    assert [t["token"] for t in live(rotation_platform)] == [old], "an orphan or the lease token was left alive"
+    finish_and_rerun(rotation_platform, store, old)
 
 
 @pytest.mark.parametrize(
@@ -146,119 +148,121 @@ def test_create_fault(platform, store, fault):
     [{"status": 503}, {"delay": 2.0, "after_apply": True}, {"drop": True, "after_apply": True}],
     ids=["503", "timeout-after-apply", "dropped-after-apply"],
 )
-def test_lease_create_fault(platform, store, fault):
+def test_lease_create_fault(rotation_platform, store, fault):
     old = store.value
-    platform.fail(method="POST", path=TOKENS, **fault)
+    rotation_platform.fail(method="POST", path=TOKENS, **fault)
     with pytest.raises(AceDataError, match="rotation lease"):
         rotation(store).run()
-    assert [t["token"] for t in live(platform)] == [old]
-    finish_and_rerun(platform, store, old)
+    assert [t["token"] for t in live(rotation_platform)] == [old]
+    finish_and_rerun(rotation_platform, store, old)
 
 
 # -- the new token fails its test ------------------------------------------------------------------------
 
 
-def test_new_token_gets_401(platform, store):
+def test_new_token_gets_401(rotation_platform, store):
     old = store.value
-    platform.fail(method="GET", path=ME, predicate=lambda r: r.token != old, status=401, times=None)
+    rotation_platform.fail(method="GET", path=ME, predicate=lambda r: r.token != old, status=401, times=None)
     with pytest.raises(AceDataError, match="Stopped before storing"):
         rotation(store).run()
     assert store.value == old
-    assert [t["token"] for t in live(platform)] == [old], "the untested token was not revoked"
-    finish_and_rerun(platform, store, old)
+    assert [t["token"] for t in live(rotation_platform)] == [old], "the untested token was not revoked"
+    finish_and_rerun(rotation_platform, store, old)
 
 
-def test_new_token_is_another_users(platform, store):
+def test_new_token_is_another_users(rotation_platform, store):
     old = store.value
-    other = platform.users[1]
-    platform.fail(method="GET", path=ME, predicate=lambda r: r.token != old, status=200, body=other, times=None)
+    other = rotation_platform.users[1]
+    rotation_platform.fail(
+        method="GET", path=ME, predicate=lambda r: r.token != old, status=200, body=other, times=None
+    )
     with pytest.raises(AceDataError, match="authenticates as"):
         rotation(store).run()
-    assert [t["token"] for t in live(platform)] == [old]
-    finish_and_rerun(platform, store, old)
+    assert [t["token"] for t in live(rotation_platform)] == [old]
+    finish_and_rerun(rotation_platform, store, old)
 
 
 # -- faults that persist ------------------------------------------------------------------------------------
 
 
-def test_identify_down_changes_nothing(platform, store):
+def test_identify_down_changes_nothing(rotation_platform, store):
     old = store.value
-    platform.fail(method="GET", path=TOKENS, predicate=is_plain_list, times=None)
+    rotation_platform.fail(method="GET", path=TOKENS, predicate=is_plain_list, times=None)
     with pytest.raises(AceDataError, match="503"):
         rotation(store).run()
-    assert [t["token"] for t in live(platform)] == [old]
-    finish_and_rerun(platform, store, old)
+    assert [t["token"] for t in live(rotation_platform)] == [old]
+    finish_and_rerun(rotation_platform, store, old)
 
 
-def test_revoking_old_token_keeps_failing(platform, store):
+def test_revoking_old_token_keeps_failing(rotation_platform, store):
     old = store.value
-    platform.fail(method="DELETE", path=DETAIL, predicate=lambda r: r.token != old, times=4)
+    rotation_platform.fail(method="DELETE", path=DETAIL, predicate=lambda r: r.token != old, times=4)
     with pytest.raises(AceDataError):
         rotation(store).run()
     assert store.value != old, "the new token was stored before the finish step"
-    assert platform.is_live(old), "the old token could not be revoked"
-    finish_and_rerun(platform, store, old)
+    assert rotation_platform.is_live(old), "the old token could not be revoked"
+    finish_and_rerun(rotation_platform, store, old)
 
 
 # -- the store fails ----------------------------------------------------------------------------------------
 
 
-def test_store_fails_before_writing(platform, store):
+def test_store_fails_before_writing(rotation_platform, store):
     old = store.value
     store.fail = "before"
     with pytest.raises(AceDataError, match="store still holds the old platform token"):
         rotation(store).run()
     assert store.value == old
-    assert [t["token"] for t in live(platform)] == [old], "the new token, known not stored, stayed alive"
-    finish_and_rerun(platform, store, old)
+    assert [t["token"] for t in live(rotation_platform)] == [old], "the new token, known not stored, stayed alive"
+    finish_and_rerun(rotation_platform, store, old)
 
 
-def test_store_fails_after_writing(platform, store):
+def test_store_fails_after_writing(rotation_platform, store):
     old = store.value
     store.fail = "after"
     result = rotation(store).run()
-    assert_rotated(platform, store, old, result.new_id)
+    assert_rotated(rotation_platform, store, old, result.new_id)
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
-def test_store_fails_and_cannot_read_back(platform, store, when):
+def test_store_fails_and_cannot_read_back(rotation_platform, store, when):
     old = store.value
     store.fail = when
     store.readable = False
     with pytest.raises(AceDataError, match="cannot say what it holds"):
         rotation(store).run()
-    tokens = live(platform)
+    tokens = live(rotation_platform)
     assert len(tokens) == 2, "both tokens must stay alive when the store's state is unknown"
-    assert_safe(platform, store, old)
+    assert_safe(rotation_platform, store, old)
     store.readable = True
-    finish_and_rerun(platform, store, old)
+    finish_and_rerun(rotation_platform, store, old)
 
 
 # -- killed workers -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_killed_between_steps_then_rerun_converges(platform, store, step):
+def test_killed_between_steps_then_rerun_converges(rotation_platform, store, step):
     old = store.value
     dead = rotation(store, lease_ttl=1.5)
     kill_at(dead, step)
     with pytest.raises(Killed):
         dead.run()
-    assert_safe(platform, store, old)
-    assert any(f"{TAG}:lock" in (t.get("tags") or []) for t in live(platform)), "a killed run leaves its lease"
+    assert_safe(rotation_platform, store, old)
+    assert any(f"{TAG}:lock" in (t.get("tags") or []) for t in live(rotation_platform)), "a killed run leaves its lease"
     rotation(store, lease_wait=10.0).run()
-    assert_converged(platform, store)
-    assert not platform.is_live(old)
+    assert_converged(rotation_platform, store)
+    assert not rotation_platform.is_live(old)
 
 
-def test_grace_window_keeps_previous_tokens(platform, store):
+def test_grace_window_keeps_previous_tokens(rotation_platform, store):
     tokens = [store.value]
     for _ in range(3):
         result = rotation(store, keep_previous=1).run()
         tokens.append(store.value)
         assert result.kept_ids == [result.previous_id]
-    assert [platform.is_live(t) for t in tokens] == [False, False, True, True]
-    assert_converged(platform, store, keep_previous=1)
+    assert [rotation_platform.is_live(t) for t in tokens] == [False, False, True, True]
+    assert_converged(rotation_platform, store, keep_previous=1)
 
 
 class DetachedStore(EnvConnectionStore):
@@ -271,25 +275,25 @@ class DetachedStore(EnvConnectionStore):
         return getattr(self, "saved", None)
 
 
-def test_store_that_does_not_feed_the_connection(platform, store):
+def test_store_that_does_not_feed_the_connection(rotation_platform, store):
     old = store.value
-    detached = DetachedStore(platform, timeout=1.0)
+    detached = DetachedStore(rotation_platform, timeout=1.0)
     for _ in range(3):
         with pytest.raises(AceDataError, match="not where its token comes from"):
             rotation(detached).run()
-        assert store.value == old and authenticates(platform, old)
-        assert len(live(platform)) == 2, "runs of a misconfigured store must not pile up tokens"
-    finish_and_rerun(platform, store, old)
+        assert store.value == old and authenticates(rotation_platform, old)
+        assert len(live(rotation_platform)) == 2, "runs of a misconfigured store must not pile up tokens"
+    finish_and_rerun(rotation_platform, store, old)
 
 
-def test_rotation_revokes_locks_abandoned_by_killed_runs(platform, store):
+def test_rotation_revokes_locks_abandoned_by_killed_runs(rotation_platform, store):
     """A CreateCredentialOperator killed while holding its lock leaves a live token; the next rotation revokes it."""
-    abandoned = platform.issue_token(tags=[lock_tag("credential", "app", "etl")], metadata={"ttl_seconds": 0})
-    held = platform.issue_token(tags=[lock_tag("credential", "app", "other")], metadata={"ttl_seconds": 600})
-    undeclared = platform.issue_token(tags=[lock_tag("credential", "app", "third")])
+    abandoned = rotation_platform.issue_token(tags=[lock_tag("credential", "app", "etl")], metadata={"ttl_seconds": 0})
+    held = rotation_platform.issue_token(tags=[lock_tag("credential", "app", "other")], metadata={"ttl_seconds": 600})
+    undeclared = rotation_platform.issue_token(tags=[lock_tag("credential", "app", "third")])
 
     result = rotation(store).run()
 
-    assert not platform.is_live(abandoned["token"])
-    assert platform.is_live(held["token"]) and platform.is_live(undeclared["token"])
+    assert not rotation_platform.is_live(abandoned["token"])
+    assert rotation_platform.is_live(held["token"]) and rotation_platform.is_live(undeclared["token"])
     assert abandoned["id"] not in result.revoked_ids

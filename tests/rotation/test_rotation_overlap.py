@@ -43,8 +43,8 @@ WAIT = 20.0
 
 
 @pytest.fixture
-def store(platform: FakeAceDataPlatform) -> EnvConnectionStore:
-    return EnvConnectionStore(platform)
+def store(rotation_platform: FakeAceDataPlatform) -> EnvConnectionStore:
+    return EnvConnectionStore(rotation_platform)
 
 
 class Run:
@@ -91,19 +91,19 @@ def steps_of(journal: list[tuple[str, str]], name: str) -> list[int]:
     return [i for i, (who, _) in enumerate(journal) if who == name]
 
 
-def follow_up(platform: FakeAceDataPlatform, store: EnvConnectionStore, *old: str) -> None:
-    assert_safe(platform, store, old[0])
+def follow_up(rotation_platform: FakeAceDataPlatform, store: EnvConnectionStore, *old: str) -> None:
+    assert_safe(rotation_platform, store, old[0])
     rotation(store).run()
-    assert_converged(platform, store)
+    assert_converged(rotation_platform, store)
     for token in old:
-        assert not platform.is_live(token)
+        assert not rotation_platform.is_live(token)
 
 
 def make(name: str, journal: list[tuple[str, str]], store: EnvConnectionStore, **kwargs: Any) -> Run:
     return Run(name, journal, rotation(store, **kwargs))
 
 
-def test_runs_started_together_are_serialised(platform, store):
+def test_runs_started_together_are_serialised(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     a = make("A", journal, store)
@@ -119,10 +119,10 @@ def test_runs_started_together_are_serialised(platform, store):
     assert max(steps_of(journal, "A")) < min(steps_of(journal, "B"))
     assert b.result is not None and a.result is not None
     assert b.result.previous_id == a.result.new_id
-    follow_up(platform, store, old)
+    follow_up(rotation_platform, store, old)
 
 
-def test_a_stores_before_b_creates(platform, store):
+def test_a_stores_before_b_creates(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     a = make("A", journal, store)
@@ -136,10 +136,10 @@ def test_a_stores_before_b_creates(platform, store):
     assert a.result and b.result
     assert b.result.previous_id == a.result.new_id
     assert a.result.new_id in b.result.revoked_ids
-    follow_up(platform, store, old)
+    follow_up(rotation_platform, store, old)
 
 
-def test_b_cannot_store_before_a_finishes(platform, store):
+def test_b_cannot_store_before_a_finishes(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     a = make("A", journal, store)
@@ -153,10 +153,10 @@ def test_b_cannot_store_before_a_finishes(platform, store):
     b.join()
     assert a.error is None and b.error is None, (a.error, b.error)
     assert journal.index(("A", "finished")) < journal.index(("B", "stored"))
-    follow_up(platform, store, old)
+    follow_up(rotation_platform, store, old)
 
 
-def test_a_fails_its_test_while_b_succeeds(platform, store):
+def test_a_fails_its_test_while_b_succeeds(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     a = make("A", journal, store)
@@ -172,11 +172,11 @@ def test_a_fails_its_test_while_b_succeeds(platform, store):
     b.join()
     assert isinstance(a.error, AceDataError)
     assert b.error is None and b.result
-    assert platform.is_live(store.value)
-    follow_up(platform, store, old)
+    assert rotation_platform.is_live(store.value)
+    follow_up(rotation_platform, store, old)
 
 
-def test_a_store_raises_after_writing_while_b_completes(platform, store):
+def test_a_store_raises_after_writing_while_b_completes(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     a_store = EnvConnectionStore.__new__(EnvConnectionStore)
@@ -191,39 +191,41 @@ def test_a_store_raises_after_writing_while_b_completes(platform, store):
     b.join()
     assert a.error is None and a.result and b.result
     assert b.result.previous_id == a.result.new_id
-    follow_up(platform, store, old)
+    follow_up(rotation_platform, store, old)
 
 
-def test_a_killed_after_create_b_completes(platform, store):
+def test_a_killed_after_create_b_completes(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     a = make("A", journal, store, lease_ttl=1.5)
     kill_at(a.rotation, "created")
     a.start().join()
     assert isinstance(a.error, Killed)
-    orphan = [t for t in platform.live_tokens() if t["token"] not in (old,) and "lock" not in str(t.get("tags"))]
+    orphan = [
+        t for t in rotation_platform.live_tokens() if t["token"] not in (old,) and "lock" not in str(t.get("tags"))
+    ]
     assert len(orphan) == 1
     b = make("B", journal, store).start().join()
     assert b.error is None and b.result
     assert orphan[0]["id"] in b.result.revoked_ids
-    follow_up(platform, store, old)
+    follow_up(rotation_platform, store, old)
 
 
-def test_a_killed_after_store_b_completes(platform, store):
+def test_a_killed_after_store_b_completes(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     a = make("A", journal, store, lease_ttl=1.5)
     kill_at(a.rotation, "stored")
     a.start().join()
     assert isinstance(a.error, Killed)
-    assert store.value != old and platform.is_live(old)
+    assert store.value != old and rotation_platform.is_live(old)
     b = make("B", journal, store).start().join()
     assert b.error is None and b.result
-    assert not platform.is_live(old), "B revoked the token A never got to revoke"
-    follow_up(platform, store, old)
+    assert not rotation_platform.is_live(old), "B revoked the token A never got to revoke"
+    follow_up(rotation_platform, store, old)
 
 
-def test_three_overlapping_runs(platform, store):
+def test_three_overlapping_runs(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     runs = [make(name, journal, store) for name in "ABC"]
@@ -236,10 +238,10 @@ def test_three_overlapping_runs(platform, store):
     chain = [result for _, result in results]
     for earlier, later in itertools.pairwise(chain):
         assert later.previous_id == earlier.new_id
-    follow_up(platform, store, old)
+    follow_up(rotation_platform, store, old)
 
 
-def test_a_stalls_past_its_lease(platform, store):
+def test_a_stalls_past_its_lease(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     a = make("A", journal, store, lease_ttl=1.5)
@@ -252,28 +254,28 @@ def test_a_stalls_past_its_lease(platform, store):
     a.join()
     assert isinstance(a.error, AceDataError)
     assert "lease ran out" in str(a.error)
-    assert platform.is_live(store.value)
-    follow_up(platform, store, old)
+    assert rotation_platform.is_live(store.value)
+    follow_up(rotation_platform, store, old)
 
 
-def test_b_gives_up_waiting_and_changes_nothing(platform, store):
+def test_b_gives_up_waiting_and_changes_nothing(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
     a = make("A", journal, store)
     a.pause_at["identified"] = threading.Event()
     a.start()
     assert a.reached["identified"].wait(WAIT)
-    tokens_before = {t["id"] for t in platform.live_tokens()}
+    tokens_before = {t["id"] for t in rotation_platform.live_tokens()}
     b = make("B", journal, store, lease_wait=0.3).start().join()
     assert isinstance(b.error, AceDataError) and "holds the rotation lease" in str(b.error)
-    assert {t["id"] for t in platform.live_tokens()} == tokens_before
+    assert {t["id"] for t in rotation_platform.live_tokens()} == tokens_before
     a.pause_at["identified"].set()
     a.join()
     assert a.error is None
-    follow_up(platform, store, old)
+    follow_up(rotation_platform, store, old)
 
 
-def test_waiter_survives_the_holder_revoking_its_token(platform, store):
+def test_waiter_survives_the_holder_revoking_its_token(rotation_platform, store):
     """While B waits, A stores a new token and revokes the one B read: B's next poll gets 401 and re-reads."""
     journal: list[tuple[str, str]] = []
     old = store.value
@@ -281,7 +283,7 @@ def test_waiter_survives_the_holder_revoking_its_token(platform, store):
     a.pause_at["identified"] = threading.Event()
     a.start()
     assert a.reached["identified"].wait(WAIT)
-    refused = platform.fail(
+    refused = rotation_platform.fail(
         method="GET",
         path="/platform-tokens/$",
         predicate=lambda r: r.token == old and r.query.get("tag", [""])[0].endswith(":lock"),
@@ -299,4 +301,4 @@ def test_waiter_survives_the_holder_revoking_its_token(platform, store):
     b.join()
     assert refused.hits == 1
     assert a.error is None and b.error is None, (a.error, b.error)
-    follow_up(platform, store, old)
+    follow_up(rotation_platform, store, old)

@@ -18,8 +18,8 @@ SCRIPT = Path(__file__).with_name("rotate_process.py")
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start(state: Path, platform: FakeAceDataPlatform, kill_step: str | None = None) -> subprocess.Popen[str]:
-    args = [sys.executable, str(SCRIPT), str(state), platform.url] + ([kill_step] if kill_step else [])
+def start(state: Path, rotation_platform: FakeAceDataPlatform, kill_step: str | None = None) -> subprocess.Popen[str]:
+    args = [sys.executable, str(SCRIPT), str(state), rotation_platform.url] + ([kill_step] if kill_step else [])
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
     env["PYTHONPATH"] = str(REPO)
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
@@ -41,11 +41,11 @@ def wait_for(process: subprocess.Popen[str], marker: str, timeout: float = 60) -
 
 @pytest.mark.parametrize("step", ["created", "stored"])
 def test_sigkilled_rotation_then_next_run_converges(tmp_path, step):
-    with FakeAceDataPlatform() as platform:
+    with FakeAceDataPlatform() as rotation_platform:
         state = tmp_path / "token"
-        state.write_text(platform.token)
-        old = platform.token
-        victim = start(state, platform, kill_step=step)
+        state.write_text(rotation_platform.token)
+        old = rotation_platform.token
+        victim = start(state, rotation_platform, kill_step=step)
         try:
             wait_for(victim, "PAUSED")
             os.kill(victim.pid, signal.SIGKILL)
@@ -56,9 +56,9 @@ def test_sigkilled_rotation_then_next_run_converges(tmp_path, step):
                 victim.wait(10)
         assert victim.returncode == -signal.SIGKILL
         stored = state.read_text()
-        assert platform.is_live(stored), "the killed run left a stored token that does not work"
+        assert rotation_platform.is_live(stored), "the killed run left a stored token that does not work"
 
-        survivor = start(state, platform)
+        survivor = start(state, rotation_platform)
         try:
             lines = wait_for(survivor, "DONE")
             survivor.wait(30)
@@ -69,8 +69,8 @@ def test_sigkilled_rotation_then_next_run_converges(tmp_path, step):
         assert survivor.returncode == 0, lines
         stored = state.read_text()
         me = requests.get(
-            f"{platform.api_url}/platform-tokens/me/", headers={"Authorization": f"Bearer {stored}"}, timeout=5
+            f"{rotation_platform.api_url}/platform-tokens/me/", headers={"Authorization": f"Bearer {stored}"}, timeout=5
         )
         assert me.status_code == 200
-        assert [t["token"] for t in platform.live_tokens()] == [stored]
-        assert not platform.is_live(old)
+        assert [t["token"] for t in rotation_platform.live_tokens()] == [stored]
+        assert not rotation_platform.is_live(old)
