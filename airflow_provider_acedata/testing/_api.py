@@ -194,6 +194,7 @@ class PlatformApi:
         errors: Errors = {}
         tags = _tags(data, errors)
         metadata = _metadata(data, errors)
+        _string(data, "user_id", errors)
         if errors:
             raise validation_error(errors)
         if data.get("user_id") not in (None, request.user_id):
@@ -355,13 +356,27 @@ class PlatformApi:
             app = self.store.applications.get(_canonical(application_id))
             if app is None or app["user_id"] != request.user_id:
                 errors["application_id"] = [f'Invalid pk "{application_id}" - object does not exist.']
+        owner = self._grantee(data, errors) or request.user_id
         fields = _credential_fields(data, errors)
         fields["tags"] = _tags(data, errors)
         fields["metadata"] = _metadata(data, errors)
         if errors:
             raise validation_error(errors)
-        credential = self.store.add_credential(request.user_id, _canonical(application_id), **fields)
+        credential = self.store.add_credential(owner, _canonical(application_id), creator_id=request.user_id, **fields)
         return Response(201, credential)
+
+    def _grantee(self, data: dict[str, Any], errors: Errors) -> str | None:
+        """The user a new key is granted to (``for_user_id``), when one is named and exists."""
+        value = data.get("for_user_id")
+        if value is None:
+            return None
+        if not _is_uuid(value):
+            errors["for_user_id"] = ["Must be a valid UUID."]
+        elif _canonical(value) not in self.store.users:
+            errors["for_user_id"] = [f'Invalid pk "{value}" - object does not exist.']
+        else:
+            return _canonical(value)
+        return None
 
     def get_credential(self, request: Request) -> Response:
         """``GET /credentials/{id}``."""

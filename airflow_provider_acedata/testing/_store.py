@@ -268,6 +268,7 @@ class PlatformStore:
         expired_at: str | None = None,
         host: str | None = None,
         allowed_api_ids: list[str] | None = None,
+        creator_id: str | None = None,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -287,7 +288,7 @@ class PlatformStore:
                 "expired_at": expired_at,
                 "application_id": application_id,
                 "user_id": user_id,
-                "creator_id": user_id,
+                "creator_id": creator_id or user_id,
                 "allowed_api_ids": list(allowed_api_ids or []),
                 "tags": list(tags) if tags is not None else None,
                 "metadata": copy.deepcopy(metadata),

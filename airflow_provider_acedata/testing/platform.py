@@ -394,7 +394,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body, body_valid = _parse_json(raw)
         authorization = self.headers.get("Authorization")
-        record = RequestRecord(self.command, split.path, query, body, 0, bearer_token(authorization))
+        record = RequestRecord(
+            self.command, split.path, query, body, 0, bearer_token(authorization), self.headers.get("User-Agent")
+        )
         try:
             rule = platform._admit(record)
             response = self._inject(rule) if rule is not None and not rule.after_apply else None
