@@ -1,4 +1,4 @@
-"""The official acedatacloud SDK's platform resources work against the offline platform (real socket)."""
+"""The official SDK's platform resources and MCP server's platform tools work against the offline platform."""
 
 from __future__ import annotations
 
@@ -20,15 +20,23 @@ def results() -> dict[str, dict[str, object]]:
     assert OFFICIAL_PYTHON.exists(), "run `make test` (or `make .venv-official/.installed`) first"
     with FakeAceDataPlatform() as platform:
         done = subprocess.run(
-            [str(OFFICIAL_PYTHON), str(DRIVER), platform.url, platform.token, platform.service_id("suno")],
+            [
+                str(OFFICIAL_PYTHON),
+                str(DRIVER),
+                platform.url,
+                platform.token,
+                platform.service_id("suno"),
+                platform.service_id("flux"),
+            ],
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
         )
     assert done.returncode == 0, done.stderr[-2000:]
-    parsed: dict[str, dict[str, object]] = json.loads(done.stdout.strip().splitlines()[-1])
-    return parsed
+    parsed: dict[str, dict[str, dict[str, object]]] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(parsed["mcp"]) == set(MCP_TOOLS)
+    return {**parsed["sdk"], **{f"mcp:{name}": outcome for name, outcome in parsed["mcp"].items()}}
 
 
 OPERATIONS = [
@@ -42,7 +50,21 @@ OPERATIONS = [
 ]
 
 
-@pytest.mark.parametrize("operation", OPERATIONS)
+MCP_TOOLS = [
+    "create_application",
+    "list_applications",
+    "get_application",
+    "update_application_balance_policy",
+    "create_credential",
+    "list_credentials",
+    "get_credential",
+    "update_credential",
+    "rotate_credential",
+    "delete_credential",
+]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS + [f"mcp:{name}" for name in MCP_TOOLS])
 def test_sdk_platform_operation_works(results: dict[str, dict[str, object]], operation: str) -> None:
     assert results[operation]["ok"] is True, results[operation]
 
