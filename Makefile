@@ -13,6 +13,10 @@ OLDEST := .venv-oldest
 OLDEST_STAMP := $(OLDEST)/.installed
 BROWSER_DIR := tests/e2e/browser
 
+LEDGER_WHEEL := .cache/official/mcp_acedatacloud-2026.10.25.0-py3-none-any.whl
+OFFICIAL := .venv-official
+OFFICIAL_STAMP := $(OFFICIAL)/.installed
+
 .PHONY: venv demo test lint package-check test-oldest browser-deps bench lock lock-oldest clean
 
 venv: $(STAMP)
@@ -34,8 +38,20 @@ $(OLDEST_STAMP): requirements/lock-oldest.txt pyproject.toml $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m airflow_provider_acedata.demo
 
-test: $(STAMP) lint package-check test-oldest browser-deps
+test: $(STAMP) lint package-check test-oldest browser-deps $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
 	$(BIN)/python -m pytest
+
+# The official backend route ledger for tests/contract, downloaded once with its hash pinned.
+$(LEDGER_WHEEL): .ci/official-ledger.txt $(STAMP)
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+		-r .ci/official-ledger.txt -d $(@D)
+	touch $@
+
+# The official SDK and MCP server, in their own venv (their dependencies conflict with the lock).
+$(OFFICIAL_STAMP): .ci/official-clients.txt $(STAMP)
+	test -x $(OFFICIAL)/bin/python || $(UV) venv --quiet --python $(BIN)/python $(OFFICIAL)
+	$(UV) pip install --quiet --python $(OFFICIAL)/bin/python -r .ci/official-clients.txt
+	touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check airflow_provider_acedata tests example_dags benchmarks .ci

@@ -72,3 +72,60 @@ def app_id(platform: FakeAceDataPlatform) -> str:
     platform.set_balance(application_id, 0)
     platform.clear_requests()
     return application_id
+
+
+class _ProviderRequestRecorder:
+    """Every request the provider's hooks send to any offline platform this session, for the ledger check."""
+
+    user_agent_prefix = "airflow-provider-acedata/"
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, dict[str, list[str]], object]] = []
+
+    def install(self) -> None:
+        """Wrap the offline platform's per-request bookkeeping so each provider request is recorded."""
+        from airflow_provider_acedata.testing import FakeAceDataPlatform, RequestRecord
+
+        finish = FakeAceDataPlatform._finish
+        recorder = self
+
+        def recording_finish(platform: FakeAceDataPlatform, record: RequestRecord, status: int) -> None:
+            if (record.user_agent or "").startswith(recorder.user_agent_prefix):
+                recorder.records.append((record.method, record.path, record.query, record.body))
+            finish(platform, record, status)
+
+        FakeAceDataPlatform._finish = recording_finish  # type: ignore[method-assign]
+
+    def violations(self) -> list[str]:
+        """Ledger violations among the recorded requests, each once."""
+        from contract import ledger
+
+        found: dict[str, None] = {}
+        for method, path, query, body in self.records:
+            for problem in ledger.violations(method, path, query, body):
+                found[problem] = None
+        return list(found)
+
+
+_RECORDER = _ProviderRequestRecorder()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Record provider requests to the offline platform from the first test on."""
+    _RECORDER.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when any provider request did not conform to the official backend ledger."""
+    from contract import ledger
+
+    if not _RECORDER.records or not ledger.WHEEL.exists():
+        return
+    problems = _RECORDER.violations()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"ledger: {len(_RECORDER.records)} provider requests checked, {len(problems)} violations")
+        for problem in problems:
+            reporter.write_line(f"ledger violation: {problem}", red=True)
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

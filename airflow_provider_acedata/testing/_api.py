@@ -24,6 +24,7 @@ MAX_LIMIT: Final = 100
 DEFAULT_LIMIT: Final = 10
 APPLICATION_TYPES: Final = ("Usage", "Period")
 APPLICATION_SCOPES: Final = ("Individual", "Global")
+APPLICATION_AFFILIATIONS: Final = ("owner", "granted")
 SERVICE_TYPES: Final = ("Api", "Proxy", "Integration", "Dataset", "Introduction", "Agent")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _NOT_PROVIDED: Final = "Authentication credentials were not provided."
@@ -84,8 +85,14 @@ class PlatformApi:
             self._route(r"/platform-tokens/(?P<id>[^/]+)", GET=self.get_token, DELETE=self.delete_token),
             self._route(r"/services", public=True, GET=self.list_services),
             self._route(r"/services/(?P<id>[^/]+)", public=True, GET=self.get_service),
+            self._route(r"/services/(?P<id>[^/]+)/apis", public=True, GET=self.list_service_apis),
+            self._route(r"/services/(?P<id>[^/]+)/proxies", public=True, GET=self.list_service_proxies),
             self._route(r"/applications", GET=self.list_applications, POST=self.create_application),
             self._route(r"/applications/(?P<id>[^/]+)", GET=self.get_application),
+            self._route(
+                r"/applications/(?P<id>[^/]+)/update-allow-consume-global",
+                POST=self.update_allow_consume_global,
+            ),
             self._route(r"/credentials", GET=self.list_credentials, POST=self.create_credential),
             self._route(
                 r"/credentials/(?P<id>[^/]+)",
@@ -114,10 +121,11 @@ class PlatformApi:
         body: Any,
         body_valid: bool,
         authorization: str | None,
+        media_type: str | None = None,
     ) -> Response:
-        """Answer one request; never raises for client errors."""
+        """Answer one request; never raises for client errors; ``media_type`` names a non-JSON body's type."""
         try:
-            return self._dispatch(method, path, query, body, body_valid, authorization)
+            return self._dispatch(method, path, query, body, body_valid, authorization, media_type)
         except ApiError as error:
             return error.response()
 
@@ -129,6 +137,7 @@ class PlatformApi:
         body: Any,
         body_valid: bool,
         authorization: str | None,
+        media_type: str | None,
     ) -> Response:
         with self.store.lock:
             self.store.apply_due()
@@ -147,6 +156,8 @@ class PlatformApi:
             if view is None:
                 allow = ", ".join(sorted(route.views))
                 raise ApiError(405, {"detail": f'Method "{method}" not allowed.'}, {"Allow": allow})
+            if method in _BODY_METHODS and media_type is not None:
+                raise ApiError(415, {"detail": f'Unsupported media type "{media_type}" in request.'})
             if method in _BODY_METHODS and not body_valid:
                 raise ApiError(400, {"detail": "JSON parse error"})
             params = {key: _canonical(value) for key, value in match.groupdict().items()}
@@ -183,6 +194,7 @@ class PlatformApi:
         errors: Errors = {}
         tags = _tags(data, errors)
         metadata = _metadata(data, errors)
+        _string(data, "user_id", errors)
         if errors:
             raise validation_error(errors)
         if data.get("user_id") not in (None, request.user_id):
@@ -211,6 +223,7 @@ class PlatformApi:
         ids = [_uuid_param("id", value) for value in _all(request.query, "id")]
         types = _choices(request.query, "type", SERVICE_TYPES)
         tags = _all(request.query, "tag")
+        private = _bool_param(request.query, "private")
         user_id = request.user_id if request.user else None
         services = [
             self.store.render_service(s, user_id)
@@ -218,17 +231,31 @@ class PlatformApi:
             if (not ids or s["id"] in ids)
             and (not types or s["type"] in types)
             and (not tags or any(t in (s["tags"] or []) for t in tags))
+            and (private is None or s["private"] is private)
         ]
         return _page(services, request.query)
 
-    def get_service(self, request: Request) -> Response:
-        """``GET /services/{id_or_alias}``."""
+    def _service(self, request: Request) -> dict[str, Any]:
         key = request.params["id"]
-        user_id = request.user_id if request.user else None
         for service in self.store.services.values():
             if key in (service["id"], service["alias"]):
-                return Response(200, self.store.render_service(service, user_id))
+                return service
         raise not_found()
+
+    def get_service(self, request: Request) -> Response:
+        """``GET /services/{id_or_alias}``."""
+        user_id = request.user_id if request.user else None
+        return Response(200, self.store.render_service(self._service(request), user_id))
+
+    def list_service_apis(self, request: Request) -> Response:
+        """``GET /services/{id_or_alias}/apis/``: the service's APIs (the offline catalogue seeds none)."""
+        self._service(request)
+        return _page([], request.query)
+
+    def list_service_proxies(self, request: Request) -> Response:
+        """``GET /services/{id}/proxies/``: the service's proxies (the offline catalogue seeds none)."""
+        self._service(request)
+        return _page([], request.query)
 
     def list_applications(self, request: Request) -> Response:
         """``GET /applications/``: the caller's applications, filtered by service, type and scope."""
@@ -236,6 +263,7 @@ class PlatformApi:
         service_ids = [_uuid_param("service_id", v) for v in _all(request.query, "service_id")]
         types = _choices(request.query, "type", APPLICATION_TYPES)
         scopes = _choices(request.query, "scope", APPLICATION_SCOPES)
+        affiliations = _choices(request.query, "affiliation", APPLICATION_AFFILIATIONS) or ["owner"]
         apps = [
             a
             for a in self.store.applications.values()
@@ -243,6 +271,7 @@ class PlatformApi:
             and (not service_ids or a["service_id"] in service_ids)
             and (not types or a["type"] in types)
             and (not scopes or a["scope"] in scopes)
+            and "owner" in affiliations
         ]
         return _page([self.store.render_application(a) for a in _ordered(apps, request.query)], request.query)
 
@@ -282,12 +311,27 @@ class PlatformApi:
         """``GET /applications/{id}``: includes current credentials and balance."""
         return Response(200, self.store.render_application(self._own(self.store.applications, request)))
 
+    def update_allow_consume_global(self, request: Request) -> Response:
+        """``POST /applications/{id}/update-allow-consume-global/``: whether it may spend the Global balance."""
+        app = self._own(self.store.applications, request)
+        data = _object_body(request.body)
+        errors: Errors = {}
+        if "allow_consume_global" not in data:
+            errors["allow_consume_global"] = ["This field is required."]
+        value = _boolean(data, "allow_consume_global", app["allow_consume_global"], errors)
+        if errors:
+            raise validation_error(errors)
+        app["allow_consume_global"] = value
+        app["updated_at"] = self.store.now()
+        return Response(200, self.store.render_application(app))
+
     def list_credentials(self, request: Request) -> Response:
         """``GET /credentials/``: the caller's API keys, full tokens included."""
         _require_owner(request)
         application_ids = [_uuid_param("application_id", v) for v in _all(request.query, "application_id")]
         names = _all(request.query, "name")
         hosts = _all(request.query, "host")
+        granted = _bool_param(request.query, "granted")
         credentials = [
             c
             for c in self.store.credentials.values()
@@ -295,6 +339,7 @@ class PlatformApi:
             and (not application_ids or c["application_id"] in application_ids)
             and (not names or c["name"] in names)
             and (not hosts or c["host"] in hosts)
+            and (granted is None or (c["creator_id"] != request.user_id) is granted)
         ]
         return _page(_ordered(credentials, request.query), request.query)
 
@@ -311,13 +356,27 @@ class PlatformApi:
             app = self.store.applications.get(_canonical(application_id))
             if app is None or app["user_id"] != request.user_id:
                 errors["application_id"] = [f'Invalid pk "{application_id}" - object does not exist.']
+        owner = self._grantee(data, errors) or request.user_id
         fields = _credential_fields(data, errors)
         fields["tags"] = _tags(data, errors)
         fields["metadata"] = _metadata(data, errors)
         if errors:
             raise validation_error(errors)
-        credential = self.store.add_credential(request.user_id, _canonical(application_id), **fields)
+        credential = self.store.add_credential(owner, _canonical(application_id), creator_id=request.user_id, **fields)
         return Response(201, credential)
+
+    def _grantee(self, data: dict[str, Any], errors: Errors) -> str | None:
+        """The user a new key is granted to (``for_user_id``), when one is named and exists."""
+        value = data.get("for_user_id")
+        if value is None:
+            return None
+        if not _is_uuid(value):
+            errors["for_user_id"] = ["Must be a valid UUID."]
+        elif _canonical(value) not in self.store.users:
+            errors["for_user_id"] = [f'Invalid pk "{value}" - object does not exist.']
+        else:
+            return _canonical(value)
+        return None
 
     def get_credential(self, request: Request) -> Response:
         """``GET /credentials/{id}``."""
@@ -519,6 +578,34 @@ def _amount(data: dict[str, Any], name: str, errors: Errors) -> float | None:
     return value
 
 
+def _uuid_list(data: dict[str, Any], name: str, errors: Errors) -> list[str]:
+    """A list of UUIDs (``null`` or absent = empty, unrestricted), canonicalised."""
+    value = data.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors[name] = [f'Expected a list of items but got type "{type(value).__name__}".']
+        return []
+    bad = [item for item in value if not _is_uuid(item)]
+    if bad:
+        errors[name] = [f"“{bad[0]}” is not a valid UUID."]
+        return []
+    return [_canonical(item) for item in value]
+
+
+def _bool_param(query: dict[str, list[str]], name: str) -> bool | None:
+    """A ``true``/``false`` query filter (Django's BooleanFilter also takes ``1``/``0``); None when absent."""
+    raw = _last(query, name)
+    if raw is None:
+        return None
+    lowered = raw.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise validation_error({name: ["Select a valid choice. true or false."]})
+
+
 def _credential_fields(data: dict[str, Any], errors: Errors, *, partial: bool = False) -> dict[str, Any]:
     """Validated ``name``, ``limited_amount``, ``expired_at``, ``host``; with ``partial`` only those sent."""
     readers: dict[str, Callable[[], Any]] = {
@@ -526,5 +613,6 @@ def _credential_fields(data: dict[str, Any], errors: Errors, *, partial: bool = 
         "limited_amount": lambda: _amount(data, "limited_amount", errors),
         "expired_at": lambda: _datetime(data, "expired_at", errors),
         "host": lambda: _string(data, "host", errors),
+        "allowed_api_ids": lambda: _uuid_list(data, "allowed_api_ids", errors),
     }
     return {key: read() for key, read in readers.items() if not partial or key in data}

@@ -63,6 +63,7 @@ def _service(
         "private": False,
         "tags": [type_.lower()],
         "metadata": None,
+        "cost": [],
         "packages": [package],
         "created_at": _SEEDED_AT,
         "updated_at": _SEEDED_AT,
@@ -82,7 +83,16 @@ SEED_SERVICES: Final = (
     _service("0b3c4b7e-6d5a-4f3e-9a2b-1c8d7e6f5a41", "suno", "Suno", "Api", 0.05, 0, "Music generation."),
     _service("4f1a9c2e-8b7d-4e6f-a5c3-2d1b0e9f8a72", "openai", "OpenAI", "Api", 0.01, 0, "Chat completions."),
     _service("9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c63", "flux", "Flux", "Api", 0.03, 100, "Image generation."),
+    _service("1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e51", "luma", "Luma", "Api", 0.2, 0, "Video generation."),
+    _service("2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f62", "kling", "Kling", "Api", 0.25, 0, "Video generation."),
+    _service("3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a73", "claude", "Claude", "Api", 0.015, 0, "Chat completions."),
+    _service("4f5a6b7c-8d9e-4f0a-9b2c-3d4e5f6a7b84", "gemini", "Gemini", "Api", 0.01, 0, "Chat completions."),
+    _service("5a6b7c8d-9e0f-4a1b-8c3d-4e5f6a7b8c95", "serp", "Google SERP", "Api", 0.002, 50, "Web search."),
+    _service("6b7c8d9e-0f1a-4b2c-9d4e-5f6a7b8c9da6", "proxy", "Global Proxy", "Proxy", 0.01, 0, "HTTP proxies."),
+    _service("7c8d9e0f-1a2b-4c3d-8e5f-6a7b8c9d0eb7", "veo", "Veo", "Api", 0.3, 0, "Video generation."),
+    _service("8d9e0f1a-2b3c-4d4e-9f6a-7b8c9d0e1fc8", "seedance", "Seedance", "Api", 0.2, 0, "Video generation."),
 )
+"""About a dozen services, as on the platform: more than one default page (10), ``veo`` beyond the first."""
 
 
 class PlatformStore:
@@ -257,6 +267,8 @@ class PlatformStore:
         limited_amount: float | None = None,
         expired_at: str | None = None,
         host: str | None = None,
+        allowed_api_ids: list[str] | None = None,
+        creator_id: str | None = None,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -268,12 +280,16 @@ class PlatformStore:
                 "name": name,
                 "type": "Token",
                 "token": secrets.token_hex(16),
+                "username": None,
+                "password": None,
                 "host": host,
                 "limited_amount": limited_amount,
                 "used_amount": 0,
                 "expired_at": expired_at,
                 "application_id": application_id,
                 "user_id": user_id,
+                "creator_id": creator_id or user_id,
+                "allowed_api_ids": list(allowed_api_ids or []),
                 "tags": list(tags) if tags is not None else None,
                 "metadata": copy.deepcopy(metadata),
                 "created_at": stamp,

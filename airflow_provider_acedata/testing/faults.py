@@ -34,6 +34,7 @@ class RequestRecord:
     body: Any
     status: int
     token: str | None
+    user_agent: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(eq=False)

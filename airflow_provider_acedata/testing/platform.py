@@ -286,10 +286,11 @@ class FakeAceDataPlatform:
         body: Any,
         body_valid: bool,
         authorization: str | None,
+        media_type: str | None = None,
     ) -> Response:
         """The platform API's answer, or the admin routes' (``/_admin/...``, any live token)."""
         if not path.startswith(ADMIN_PREFIX + "/"):
-            return self._api.handle(method, path, query, body, body_valid, authorization)
+            return self._api.handle(method, path, query, body, body_valid, authorization, media_type)
         token = bearer_token(authorization)
         found = self._store.authenticate(token) if token else None
         if found is None:
@@ -393,12 +394,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body, body_valid = _parse_json(raw)
         authorization = self.headers.get("Authorization")
-        record = RequestRecord(self.command, split.path, query, body, 0, bearer_token(authorization))
+        record = RequestRecord(
+            self.command, split.path, query, body, 0, bearer_token(authorization), self.headers.get("User-Agent")
+        )
         try:
             rule = platform._admit(record)
             response = self._inject(rule) if rule is not None and not rule.after_apply else None
             if response is None:
-                response = platform._answer(self.command, split.path, query, body, body_valid, authorization)
+                response = platform._answer(
+                    self.command, split.path, query, body, body_valid, authorization, self._foreign_media_type(raw)
+                )
                 if rule is not None and rule.after_apply:
                     response = self._inject(rule) or response
         except _Dropped:
@@ -407,6 +412,13 @@ class _Handler(BaseHTTPRequestHandler):
             platform.errors.append(error)
             response = Response(500, {"detail": f"Fake platform internal error: {type(error).__name__}"})
         self._respond(record, response)
+
+    def _foreign_media_type(self, raw: bytes) -> str | None:
+        """A non-empty body's Content-Type when it is not JSON (DRF answers 415), else None."""
+        media_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not raw.strip() or media_type == "application/json" or media_type.endswith("+json"):
+            return None
+        return media_type
 
     def _inject(self, rule: FaultRule) -> Response | None:
         """Apply a rule's fault: wait, then drop (raises _Dropped) or return its error; None = answer normally."""

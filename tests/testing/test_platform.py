@@ -267,7 +267,9 @@ def test_services(platform: FakeAceDataPlatform) -> None:
     } <= set(service)
     two = [platform.service_id("suno"), platform.service_id("flux")]
     assert {s["id"] for s in public("GET", "/services/", params={"id": two}).json()["items"]} == set(two)
-    assert public("GET", "/services/", params={"type": "Proxy"}).json() == {"count": 0, "items": []}
+    proxies = public("GET", "/services/", params={"type": "Proxy"}).json()
+    assert [s["alias"] for s in proxies["items"]] == ["proxy"]
+    assert public("GET", "/services/", params={"type": "Dataset"}).json() == {"count": 0, "items": []}
     assert public("GET", "/services/", params={"type": "Nope"}).status_code == 400
     assert public("GET", "/services/", params={"id": "nope"}).status_code == 400
     assert public("GET", f"/services/{MIDJOURNEY}").json()["alias"] == "midjourney"
