@@ -36,7 +36,7 @@ $(OLDEST_STAMP): requirements/lock-oldest.txt pyproject.toml $(STAMP)
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_acedata.demo
+	$(BIN)/python -m demo
 
 test: $(STAMP) lint package-check test-oldest browser-deps $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
 	$(BIN)/python -m pytest
@@ -54,8 +54,8 @@ $(OFFICIAL_STAMP): .ci/official-clients.txt $(STAMP)
 	touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_provider_acedata tests example_dags benchmarks .ci
-	$(BIN)/ruff format --check airflow_provider_acedata tests example_dags benchmarks .ci
+	$(BIN)/ruff check airflow_provider_acedata tests example_dags benchmarks demo .ci
+	$(BIN)/ruff format --check airflow_provider_acedata tests example_dags benchmarks demo .ci
 	$(BIN)/mypy
 
 # Build sdist + wheel, check metadata, install the wheel next to Airflow in a fresh venv (see the script).

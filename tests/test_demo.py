@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ID = r"[0-9a-f]{8}\.\.\."
+ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # full ids: users copy them
 
 
 def test_demo_runs_end_to_end_with_a_clean_console() -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
 
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_acedata.demo"],
+        [sys.executable, "-m", "demo"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -31,10 +31,10 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
     lines = result.stdout.splitlines()
     patterns = [
         r"Offline Ace Data Cloud platform at http://127\.0\.0\.1:\d+",
-        rf"Run 1: created application ({ID}) -> report_balance received \1 \(remaining [\d.]+ credits\)",
-        rf"Run 2: reused  application ({ID}) -> report_balance received \1 \(remaining [\d.]+ credits\)",
-        rf"Rotation 1: token {ID} -> ({ID}) ; old token now gets 401",
-        rf"Rotation 2: token ({ID}) -> {ID} ; old token now gets 401",
+        rf"Run 1: created application ({ID}); report_balance received it \(remaining [\d.]+ credits\)",
+        rf"Run 2: reused  application ({ID}); report_balance received it \(remaining [\d.]+ credits\)",
+        rf"Rotation 1: token {ID} -> ({ID}); the old token now gets 401",
+        rf"Rotation 2: token ({ID}) -> {ID}; the old token now gets 401",
         r"Monitoring: balances checked; exported (\d+) call records of \[[\d-]+, [\d-]+\) to file://(\S+\.jsonl)",
         r"All good in \d+ s\. Airflow logs: (.+demo-airflow\.log)",
     ]

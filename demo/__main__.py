@@ -5,8 +5,8 @@ Starts a FakeAceDataPlatform, gives Airflow a throwaway home and SQLite database
 token-rotation DAG twice, checking each outcome on the platform. The console shows a few lines with ids
 only; Airflow's own output goes to a log file whose path is printed. Exit status 0 means every check passed.
 
-Run it from the repository root (``python -m airflow_provider_acedata.demo``): the DAGs come from
-``example_dags/``.
+Run it from the repository root (``python -m demo``): the DAGs come from ``example_dags/``. It is a
+development script, not part of the wheel: it needs the repository's example DAGs.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class DemoError(Exception):
 
 
 def find_example_dags() -> Path:
-    """The repository's ``example_dags`` folder: under the working directory, else next to this package."""
+    """The repository's ``example_dags`` folder: under the working directory, else next to ``demo/``."""
     candidates = [Path.cwd() / "example_dags", Path(__file__).resolve().parents[1] / "example_dags"]
     for folder in candidates:
         if (folder / f"{APPLICATION_DAG}.py").is_file() and (folder / f"{ROTATION_DAG}.py").is_file():
@@ -81,11 +81,6 @@ def console_only(log_path: Path) -> Iterator[IO[str]]:
         for fd in saved:
             os.close(fd)
         console.close()
-
-
-def short(identifier: str) -> str:
-    """A UUID's first eight characters, enough to tell ids apart on the console."""
-    return f"{identifier[:8]}..."
 
 
 def configure_airflow(home: Path, dags: Path, platform: FakeAceDataPlatform) -> None:
@@ -155,8 +150,8 @@ def application_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str
         first_id = application_id
         verb = "created" if summary["created"] else "reused "
         say(
-            f"Run {number}: {verb} application {short(application_id)} -> report_balance received "
-            f"{short(report['application_id'])} (remaining {report['remaining_amount']} credits)"
+            f"Run {number}: {verb} application {application_id}; report_balance received it "
+            f"(remaining {report['remaining_amount']} credits)"
         )
 
 
@@ -182,7 +177,7 @@ def rotation_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], 
             raise DemoError(f"Rotation {number}: the old token still gets {status}, expected 401")
         if xcoms[("rotate_token", "revoked_token_ids")] != old_ids:
             raise DemoError(f"Rotation {number}: revoked {xcoms[('rotate_token', 'revoked_token_ids')]}, not {old_ids}")
-        say(f"Rotation {number}: token {short(old_ids[0])} -> {short(new_id)} ; old token now gets {status}")
+        say(f"Rotation {number}: token {old_ids[0]} -> {new_id}; the old token now gets {status}")
 
 
 def monitoring_run(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], None], workdir: Path) -> None:

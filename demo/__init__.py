@@ -1,0 +1,1 @@
+"""``make demo``: the example DAGs in Airflow against the offline platform (``python -m demo``; see __main__)."""
