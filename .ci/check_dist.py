@@ -104,7 +104,7 @@ def check_wheel(wheel: Path, version: str) -> None:
 
 
 def check_sdist(sdist: Path, version: str) -> None:
-    """Sdist metadata and file list (sources, tests, examples; no caches)."""
+    """Sdist metadata and file list (sources, demo, tests, examples; no caches)."""
     root = f"{PACKAGE}-{version}"
     with tarfile.open(sdist) as tf:
         names = tf.getnames()
@@ -114,7 +114,7 @@ def check_sdist(sdist: Path, version: str) -> None:
             check_metadata(pkg_info.read(), sdist.name, version)
     for needed in ("pyproject.toml", "LICENSE", "README.md", f"{PACKAGE}/__init__.py", f"{PACKAGE}/py.typed"):
         check(f"{root}/{needed}" in names, f"{sdist.name}: {needed} missing")
-    for folder in ("tests/", "example_dags/"):
+    for folder in ("demo/", "tests/", "example_dags/"):
         check(any(n.startswith(f"{root}/{folder}") for n in names), f"{sdist.name}: {folder} missing")
     junk = [n for n in names if any(j in n for j in JUNK)]
     check(not junk, f"{sdist.name}: junk files {junk[:10]}")
