@@ -8,16 +8,18 @@ deletes one known not to be stored.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataApiError, AceDataError, AceDataNotFoundError
 from airflow_provider_acedata.hooks.acedata import ROTATE_UNSUPPORTED_STATUSES, AceDataHook
 from airflow_provider_acedata.masking import fingerprint, mask
 from airflow_provider_acedata.platform_lock import lock_tag
-from airflow_provider_acedata.rotation.protocol import Rotation
+from airflow_provider_acedata.rotation.protocol import Rotation, RotationOptions
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
 from airflow_provider_acedata.token_stores import TokenStore
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 STRATEGIES = ("replace", "rotate")
 COPIED_FIELDS = ("host", "allowed_api_ids", "tags")
@@ -40,6 +42,7 @@ class CredentialRotation(Rotation):
     :param strategy: ``"replace"`` creates a new key like the old one, so the old one works until the new
         one is stored; ``"rotate"`` uses the platform's in-place rotate (same id, old key dead at once),
         falling back to ``replace`` where the platform lacks the route.
+    :param options: the lease's timing, the run's metadata, the log and a checkpoint (:class:`Rotation`).
     """
 
     what = "API key"
@@ -51,12 +54,7 @@ class CredentialRotation(Rotation):
         credential_id: str,
         token_store: TokenStore,
         strategy: str = "replace",
-        lease_ttl: float = 600.0,
-        lease_wait: float = 300.0,
-        lease_poll: float = 2.0,
-        metadata: dict[str, Any] | None = None,
-        log: Any = None,
-        checkpoint: Callable[[str], None] | None = None,
+        **options: Unpack[RotationOptions],
     ) -> None:
         self.credential_id = credential_id
         self.strategy = strategy
@@ -65,12 +63,8 @@ class CredentialRotation(Rotation):
             hook=AceDataHook(conn_id),
             token_store=token_store,
             lease_tag=lock_tag("credential-rotation", credential_id),
-            lease_ttl=lease_ttl,
-            lease_wait=lease_wait,
-            lease_poll=lease_poll,
-            metadata={**(metadata or {}), "credential_id": credential_id},
-            log=log,
-            checkpoint=checkpoint,
+            identity={"credential_id": credential_id},
+            **options,
         )
 
     def rotate(self) -> RotationResult:

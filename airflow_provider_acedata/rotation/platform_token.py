@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataError
 from airflow_provider_acedata.hooks.acedata import AceDataHook
 from airflow_provider_acedata.masking import fingerprint, mask
 from airflow_provider_acedata.platform_lock import abandoned_locks, created_at, revoke_marked
-from airflow_provider_acedata.rotation.protocol import STEPS, Rotation
+from airflow_provider_acedata.rotation.protocol import STEPS, Rotation, RotationOptions
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
 from airflow_provider_acedata.token_stores import TokenStore
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["STEPS", "PlatformTokenRotation", "rotation_tag"]
 
@@ -33,6 +35,10 @@ class PlatformTokenRotation(Rotation):
 
     The store is bound to the rotated connection (:meth:`TokenStore.for_connection`); a store that
     would not feed the connection fails the pre-flight, before anything changed.
+
+    :param keep_previous: how many previous tokens stay alive as a grace window.
+    :param tag: the tag of the tokens this rotation creates (default :func:`rotation_tag`).
+    :param options: the lease's timing, the run's metadata, the log and a checkpoint (:class:`Rotation`).
     """
 
     what = "platform token"
@@ -44,12 +50,7 @@ class PlatformTokenRotation(Rotation):
         token_store: TokenStore,
         keep_previous: int = 0,
         tag: str | None = None,
-        lease_ttl: float = 600.0,
-        lease_wait: float = 300.0,
-        lease_poll: float = 2.0,
-        metadata: dict[str, Any] | None = None,
-        log: Any = None,
-        checkpoint: Callable[[str], None] | None = None,
+        **options: Unpack[RotationOptions],
     ) -> None:
         self.conn_id = conn_id
         self.keep_previous = keep_previous
@@ -58,12 +59,8 @@ class PlatformTokenRotation(Rotation):
             hook=AceDataHook(conn_id),
             token_store=token_store.for_connection(conn_id),
             lease_tag=f"{self.tag}:lock",
-            lease_ttl=lease_ttl,
-            lease_wait=lease_wait,
-            lease_poll=lease_poll,
-            metadata={**(metadata or {}), "conn_id": conn_id},
-            log=log,
-            checkpoint=checkpoint,
+            identity={"conn_id": conn_id},
+            **options,
         )
         self._fresh: AceDataHook | None = None
 

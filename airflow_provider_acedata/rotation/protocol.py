@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow_provider_acedata.platform_lock import PlatformLock
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
@@ -17,12 +17,29 @@ STEPS = ("leased", "identified", "created", "tested", "stored", "finished")
 """The steps every rotation passes, in order; each is reported to the ``checkpoint`` as it completes."""
 
 
+class RotationOptions(TypedDict, total=False):
+    """What every rotation takes besides its secret and its store (see :class:`Rotation`)."""
+
+    lease_ttl: float
+    lease_wait: float
+    lease_poll: float
+    metadata: dict[str, Any] | None
+    log: Any
+    checkpoint: Callable[[str], None] | None
+
+
 class Rotation(ABC):
     """Run a rotation's steps under its lease, and close the hooks it opened.
 
     :param hook: the hook family the rotation uses (its HTTP session is shared and closed at the end).
     :param token_store: where the new secret is written.
     :param lease_tag: the tag of the lease's lock tokens: one per rotated secret.
+    :param identity: names the rotated secret in the lease's and the new secret's metadata.
+    :param lease_ttl: seconds after which the lease of a killed run counts as abandoned.
+    :param lease_wait: seconds to wait for another run's lease before giving up.
+    :param lease_poll: seconds between checks while waiting.
+    :param metadata: the run's ids (dag, run, task), recorded with the lease and the new secret.
+    :param log: where the steps are logged (a logger), or None.
     :param checkpoint: called with each step's name as it completes; tests use it to crash or
         interleave runs between steps.
     """
@@ -35,16 +52,17 @@ class Rotation(ABC):
         hook: AceDataHook,
         token_store: TokenStore,
         lease_tag: str,
-        lease_ttl: float,
-        lease_wait: float,
-        lease_poll: float,
-        metadata: dict[str, Any] | None,
-        log: Any,
-        checkpoint: Callable[[str], None] | None,
+        identity: dict[str, str],
+        lease_ttl: float = 600.0,
+        lease_wait: float = 300.0,
+        lease_poll: float = 2.0,
+        metadata: dict[str, Any] | None = None,
+        log: Any = None,
+        checkpoint: Callable[[str], None] | None = None,
     ) -> None:
         self.hook = hook
         self.store = token_store
-        self.metadata = metadata or {}
+        self.metadata = {**(metadata or {}), **identity}
         self.log = log
         self._checkpoint = checkpoint or (lambda step: None)
         self.lease = PlatformLock(
