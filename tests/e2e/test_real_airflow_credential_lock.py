@@ -136,7 +136,7 @@ def test_overlapping_runs_create_one_key_and_both_return_its_id(
     assert states == ["success", "success"], [text[-3000:] for text in logs.values()]
     assert held.hits == 1
     keys = [c for c in platform.credentials() if c["application_id"] == application_id and c["name"] == KEY_NAME]
-    assert len(keys) == 1, keys
+    assert len(keys) == 1, [k["id"] for k in keys]
     key = keys[0]
     xcoms = {run_id: real_airflow.xcoms(DAG_ID, run_id) for run_id in runs}
     assert [summary(xcoms[run_id], "return_value") for run_id in runs] == [key["id"], key["id"]]
