@@ -17,7 +17,7 @@ LEDGER_WHEEL := .cache/official/mcp_acedatacloud-2026.10.25.0-py3-none-any.whl
 OFFICIAL := .venv-official
 OFFICIAL_STAMP := $(OFFICIAL)/.installed
 
-.PHONY: venv demo test lint package-check test-oldest browser-deps bench lock lock-oldest clean
+.PHONY: venv demo test lint package-check test-oldest browser-deps screenshots bench lock lock-oldest clean
 
 venv: $(STAMP)
 
@@ -79,6 +79,10 @@ browser-deps:
 		if command -v npm >/dev/null; then cd $(BROWSER_DIR) && npm ci --no-audit --no-fund; \
 		else echo "browser-deps: npm is missing, cannot install $(BROWSER_DIR)/node_modules"; fi; \
 	fi
+
+# Refresh the committed screenshot(s) in docs/ from a real Airflow UI; plain test runs write to a temp dir.
+screenshots: $(STAMP) browser-deps
+	ACEDATA_SCREENSHOT_DIR=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/e2e/test_connection_form.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
