@@ -17,7 +17,7 @@ LEDGER_WHEEL := .cache/official/mcp_acedatacloud-2026.10.25.0-py3-none-any.whl
 OFFICIAL := .venv-official
 OFFICIAL_STAMP := $(OFFICIAL)/.installed
 
-.PHONY: venv demo test lint package-check test-oldest browser-deps bench lock lock-oldest clean
+.PHONY: venv demo test lint package-check test-oldest browser-deps screenshots bench lock lock-oldest clean
 
 venv: $(STAMP)
 
@@ -62,9 +62,9 @@ lint: $(STAMP)
 package-check: $(STAMP)
 	.ci/check_wheel.sh requirements/lock.txt
 
-# The oldest supported Airflow: hook unit tests, provider-info tests and the wheel check against it.
+# The oldest supported Airflow: hook, token-store and provider-info unit tests and the wheel check against it.
 test-oldest: $(OLDEST_STAMP)
-	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_provider_info.py
+	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_provider_info.py tests/test_token_stores.py
 	.ci/check_wheel.sh requirements/lock-oldest.txt
 
 # Chromium (Debian) and playwright-core (npm) for tests/e2e/test_connection_form.py. Without root or apt
@@ -79,6 +79,10 @@ browser-deps:
 		if command -v npm >/dev/null; then cd $(BROWSER_DIR) && npm ci --no-audit --no-fund; \
 		else echo "browser-deps: npm is missing, cannot install $(BROWSER_DIR)/node_modules"; fi; \
 	fi
+
+# Refresh the committed screenshot(s) in docs/ from a real Airflow UI; plain test runs write to a temp dir.
+screenshots: $(STAMP) browser-deps
+	ACEDATA_SCREENSHOT_DIR=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/e2e/test_connection_form.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -1,15 +1,19 @@
-"""Token stores' pre-flight and binding: setup mistakes found by reading only, before a rotation changes anything."""
+"""Token stores: pre-flight and binding (setup mistakes found by reading only, before a rotation changes anything),
+and the REST store's save, which reads the connection back."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from testdata import connection_json
+from testdata import TOKEN, connection_json
 
 from airflow_provider_acedata.hooks import AceDataHook
 from airflow_provider_acedata.token_stores import AirflowConnectionTokenStore, TokenStoreError, VariableTokenStore
 
 REST = "http://127.0.0.1:8080/api/v2/connections/acedata_default"
 API_CONN = '{"conn_type": "http", "host": "http://127.0.0.1:8080", "password": "t"}'
+NEW = "platform-v1-" + "77aa" * 16
 
 
 @pytest.fixture
@@ -80,3 +84,30 @@ class TestMismatch:
         assert reason is not None
         assert "1) set the connection's password" in reason and "2) remove the extra rotation_variable" in reason
         assert AirflowConnectionTokenStore().mismatch(hook_with(monkeypatch)) is None
+
+
+class TestConnectionStoreSave:
+    def test_reads_back_and_refuses_a_shadowed_connection(self, monkeypatch, requests_mock):
+        """An AIRFLOW_CONN_ variable shadows the database the REST API updates: the store must notice."""
+        monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", API_CONN)
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token=TOKEN))
+        requests_mock.patch(REST, json={})
+        store = AirflowConnectionTokenStore()
+        with pytest.raises(TokenStoreError, match="shadowing"):
+            store.save(NEW)
+        assert store.holds(TOKEN) is True
+        assert store.holds(NEW) is False
+        assert NEW not in repr(store) and "acedata_default" in repr(store)
+
+    def test_succeeds_when_the_connection_reads_back_the_new_token(self, monkeypatch, requests_mock):
+        monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", API_CONN)
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token=TOKEN))
+
+        def applied(request, context):
+            password = json.loads(request.body)["password"]
+            monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token=password))
+            return {}
+
+        route = requests_mock.patch(REST, json=applied)
+        AirflowConnectionTokenStore().save(NEW)
+        assert route.call_count == 1

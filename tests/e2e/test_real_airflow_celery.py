@@ -31,17 +31,17 @@ TASK_ID = "rotate_platform_token"
 
 
 @pytest.fixture(scope="module")
-def platform() -> Iterator[FakeAceDataPlatform]:
+def e2e_celery_platform() -> Iterator[FakeAceDataPlatform]:
     """The fake Ace Data Cloud platform, in the test process on 127.0.0.1."""
     with FakeAceDataPlatform() as fake:
         yield fake
 
 
 @pytest.fixture(scope="module")
-def deployment(real_airflow_celery: RealAirflow, platform: FakeAceDataPlatform) -> RealAirflow:
+def deployment(real_airflow_celery: RealAirflow, e2e_celery_platform: FakeAceDataPlatform) -> RealAirflow:
     """The Celery deployment with ``acedata_default`` and ``airflow_api`` connections and the DAG parsed."""
     af = real_airflow_celery
-    af.create_connection("acedata_default", "acedata", host=platform.url, password=platform.token)
+    af.create_connection("acedata_default", "acedata", host=e2e_celery_platform.url, password=e2e_celery_platform.token)
     af.create_connection("airflow_api", "http", host=af.base_url, login=af.username, password=af.password)
     af.wait_for_dag(DAG_ID)
     return af
@@ -130,40 +130,44 @@ def assert_ran_on_celery_worker(af: RealAirflow, run_ids: list[str], timeout: fl
     assert not problems, problems
 
 
-def test_rotation_twice_on_celery_executor(deployment: RealAirflow, platform: FakeAceDataPlatform) -> None:
+def test_rotation_twice_on_celery_executor(deployment: RealAirflow, e2e_celery_platform: FakeAceDataPlatform) -> None:
     """Two triggered runs rotate the token in turn on the Celery worker; no token reaches a log or XCom.
 
     Token values are only compared into booleans first, so a failing assertion never prints a token.
     """
     af = deployment
-    original = platform.token
+    original = e2e_celery_platform.token
     tokens: set[str] = {original}  # every token value seen, lock tokens of the lease included
 
     first_run, earlier_runs = trigger_and_settle(af)
     first = stored_token(af)
-    changed, works, revoked = first != original, authenticates(platform, first), is_revoked(platform, original)
+    changed, works, revoked = (
+        first != original,
+        authenticates(e2e_celery_platform, first),
+        is_revoked(e2e_celery_platform, original),
+    )
     assert changed and works, "the first run did not store a new, working token"
     assert revoked, "the original token was not revoked"
-    tokens |= {r.token for r in platform.requests if r.token} | {first}
+    tokens |= {r.token for r in e2e_celery_platform.requests if r.token} | {first}
 
-    platform.clear_requests()
+    e2e_celery_platform.clear_requests()
     second_run, runs = trigger_and_settle(af)
     assert len(runs) == len(earlier_runs) + 1, "a run besides the triggered one ran between the two"
     second = stored_token(af)
     changed, works, revoked = (
         second not in (first, original),
-        authenticates(platform, second),
-        is_revoked(platform, first),
+        authenticates(e2e_celery_platform, second),
+        is_revoked(e2e_celery_platform, first),
     )
     assert changed and works, "the second run did not store a new, working token"
     assert revoked, "the first token was not revoked"
-    tokens |= {r.token for r in platform.requests if r.token} | {second}
+    tokens |= {r.token for r in e2e_celery_platform.requests if r.token} | {second}
     names = {original: "original", first: "first", second: "second"}
-    calls = token_names(platform, names)
+    calls = token_names(e2e_celery_platform, names)
     used = [name for name, _ in calls]
     assert used[:1] == ["first"], f"the second run did not start with the token the first one stored: {calls}"
     assert "original" not in used and "second" in used, calls
-    live = [t["token"] for t in platform.live_tokens(platform.user["id"])]
+    live = [t["token"] for t in e2e_celery_platform.live_tokens(e2e_celery_platform.user["id"])]
     only_second = live == [second]
     assert only_second, f"{len(live)} live tokens; expected only the stored one"
 

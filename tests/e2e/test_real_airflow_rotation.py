@@ -38,15 +38,19 @@ with DAG(dag_id="acedata_rotation_overlap", schedule=None, start_date=datetime(2
 
 
 @pytest.fixture(scope="module")
-def platform() -> Iterator[FakeAceDataPlatform]:
+def e2e_rotation_platform() -> Iterator[FakeAceDataPlatform]:
     with FakeAceDataPlatform() as fake:
         yield fake
 
 
 @pytest.fixture(scope="module")
-def deployment(real_airflow: Any, platform: FakeAceDataPlatform) -> Any:
+def deployment(real_airflow: Any, e2e_rotation_platform: FakeAceDataPlatform) -> Any:
     real_airflow.create_connection(
-        "acedata_default", "acedata", host=platform.url, password=platform.token, extra={"retry_delay": 0.2}
+        "acedata_default",
+        "acedata",
+        host=e2e_rotation_platform.url,
+        password=e2e_rotation_platform.token,
+        extra={"retry_delay": 0.2},
     )
     real_airflow.create_connection(
         "airflow_api", "http", host=real_airflow.base_url, login=real_airflow.username, password=real_airflow.password
@@ -84,30 +88,32 @@ def return_value(xcoms: list[dict[str, Any]], task_id: str = "rotate_platform_to
     return values[0]
 
 
-def test_rotation_twice_through_the_rest_api_store(deployment: Any, platform: FakeAceDataPlatform) -> None:
+def test_rotation_twice_through_the_rest_api_store(deployment: Any, e2e_rotation_platform: FakeAceDataPlatform) -> None:
     original = stored_token(deployment)
-    assert original == platform.token, "something rotated the token before the first manual run"
-    user_id = platform.user["id"]
+    assert original == e2e_rotation_platform.token, "something rotated the token before the first manual run"
+    user_id = e2e_rotation_platform.user["id"]
 
-    first_run, first_xcoms = run_and_check(deployment, platform, DAG_ID)
+    first_run, first_xcoms = run_and_check(deployment, e2e_rotation_platform, DAG_ID)
     first = stored_token(deployment)
     assert first != original
-    assert authenticates(platform, first)
-    assert not platform.is_live(original) and not authenticates(platform, original)
+    assert authenticates(e2e_rotation_platform, first)
+    assert not e2e_rotation_platform.is_live(original) and not authenticates(e2e_rotation_platform, original)
     first_id = return_value(first_xcoms)
-    assert [t["id"] for t in platform.live_tokens(user_id) if t["token"] == first] == [first_id]
+    assert [t["id"] for t in e2e_rotation_platform.live_tokens(user_id) if t["token"] == first] == [first_id]
 
-    platform.clear_requests()
-    second_run, second_xcoms = run_and_check(deployment, platform, DAG_ID)
+    e2e_rotation_platform.clear_requests()
+    second_run, second_xcoms = run_and_check(deployment, e2e_rotation_platform, DAG_ID)
     second = stored_token(deployment)
     assert second not in (first, original)
-    assert any(r.token == first for r in platform.requests), "the second run did not use the stored token"
-    assert not platform.is_live(first) and not authenticates(platform, first), "the first token was not revoked"
-    assert authenticates(platform, second)
-    assert [t["token"] for t in platform.live_tokens(user_id)] == [second]
+    assert any(r.token == first for r in e2e_rotation_platform.requests), "the second run did not use the stored token"
+    assert not e2e_rotation_platform.is_live(first) and not authenticates(e2e_rotation_platform, first), (
+        "the first token was not revoked"
+    )
+    assert authenticates(e2e_rotation_platform, second)
+    assert [t["token"] for t in e2e_rotation_platform.live_tokens(user_id)] == [second]
     assert first_id in json.dumps(second_xcoms)
 
-    secrets = (platform.token, original, first, second)
+    secrets = (e2e_rotation_platform.token, original, first, second)
     for dag_run, xcoms in ((first_run, first_xcoms), (second_run, second_xcoms)):
         logs = deployment.task_logs(DAG_ID, dag_run)
         assert "Stored token" in logs and "Revoked" in logs
@@ -120,7 +126,7 @@ def test_rotation_twice_through_the_rest_api_store(deployment: Any, platform: Fa
         assert secret not in everything, "a token reached some Airflow log in clear text"
 
 
-def test_overlapping_runs_do_not_undo_each_other(deployment: Any, platform: FakeAceDataPlatform) -> None:
+def test_overlapping_runs_do_not_undo_each_other(deployment: Any, e2e_rotation_platform: FakeAceDataPlatform) -> None:
     deployment.add_dag_file("acedata_rotation_overlap.py", OVERLAP_DAG)
     deployment.wait_for_dag(OVERLAP_DAG_ID)
     deployment.api("PATCH", f"/api/v2/dags/{OVERLAP_DAG_ID}", json={"is_paused": False})
@@ -132,12 +138,12 @@ def test_overlapping_runs_do_not_undo_each_other(deployment: Any, platform: Fake
     assert len(set(ids)) == 2
 
     after = stored_token(deployment)
-    assert authenticates(platform, after)
-    assert not platform.is_live(before)
-    live = platform.live_tokens(platform.user["id"])
+    assert authenticates(e2e_rotation_platform, after)
+    assert not e2e_rotation_platform.is_live(before)
+    live = e2e_rotation_platform.live_tokens(e2e_rotation_platform.user["id"])
     assert [t["token"] for t in live] == [after], "a token besides the stored one was left alive"
 
-    _, xcoms = run_and_check(deployment, platform, OVERLAP_DAG_ID)
+    _, xcoms = run_and_check(deployment, e2e_rotation_platform, OVERLAP_DAG_ID)
     third = stored_token(deployment)
-    assert authenticates(platform, third) and not platform.is_live(after)
-    assert return_value(xcoms) == platform.live_tokens(platform.user["id"])[0]["id"]
+    assert authenticates(e2e_rotation_platform, third) and not e2e_rotation_platform.is_live(after)
+    assert return_value(xcoms) == e2e_rotation_platform.live_tokens(e2e_rotation_platform.user["id"])[0]["id"]

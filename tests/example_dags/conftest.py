@@ -26,29 +26,31 @@ def platform_connection(platform: FakeAceDataPlatform, **extra: Any) -> str:
 
 
 @pytest.fixture
-def platform() -> Iterator[FakeAceDataPlatform]:
+def dag_platform() -> Iterator[FakeAceDataPlatform]:
     """A fresh offline platform per test (new users, tokens and applications)."""
     with FakeAceDataPlatform() as fake:
         yield fake
 
 
 @pytest.fixture
-def platform_conn(platform: FakeAceDataPlatform, monkeypatch: pytest.MonkeyPatch) -> FakeAceDataPlatform:
+def platform_conn(dag_platform: FakeAceDataPlatform, monkeypatch: pytest.MonkeyPatch) -> FakeAceDataPlatform:
     """``acedata_default`` points at the fake platform, with its initial token as the password."""
-    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", platform_connection(platform))
-    return platform
+    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", platform_connection(dag_platform))
+    return dag_platform
 
 
 @pytest.fixture
 def rotation_conn(
-    platform: FakeAceDataPlatform, monkeypatch: pytest.MonkeyPatch, airflow_db: None
+    dag_platform: FakeAceDataPlatform, monkeypatch: pytest.MonkeyPatch, airflow_db: None
 ) -> Iterator[FakeAceDataPlatform]:
     """``acedata_default`` reads its token from the Variable the rotation DAG writes; the Variable starts unset."""
     from airflow.models.variable import Variable
 
-    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", platform_connection(platform, rotation_variable=TOKEN_VARIABLE))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ACEDATA_DEFAULT", platform_connection(dag_platform, rotation_variable=TOKEN_VARIABLE)
+    )
     Variable.delete(TOKEN_VARIABLE)
-    yield platform
+    yield dag_platform
     Variable.delete(TOKEN_VARIABLE)
 
 

@@ -1,6 +1,6 @@
 """The example DAGs run in real Airflow (``dag.test()``, one process) against a FakeAceDataPlatform over sockets.
 
-Also the CreateApplicationOperator's behaviour when called directly (``execute``), against the same fake.
+The CreateApplicationOperator's own behaviour (``execute`` called directly) is in tests/operators/test_application.py.
 """
 
 from __future__ import annotations
@@ -8,17 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from unittest.mock import MagicMock
 
 import pytest
 import requests
 
-from airflow_provider_acedata.exceptions import (
-    AceDataConflictError,
-    AceDataDuplicationError,
-    AceDataInputError,
-)
-from airflow_provider_acedata.hooks import AceDataHook
 from airflow_provider_acedata.operators import CreateApplicationOperator
 from airflow_provider_acedata.testing import FakeAceDataPlatform, RequestRecord
 
@@ -94,17 +87,6 @@ def me_status(platform: FakeAceDataPlatform, token: str) -> int:
         f"{platform.api_url}/platform-tokens/me/", headers={"Authorization": f"Bearer {token}"}, timeout=5
     )
     return response.status_code
-
-
-def context(**extra: Any) -> Any:
-    """A task context for calling ``execute`` directly: a mock ``ti`` records XCom pushes."""
-    return {"ti": MagicMock(), **extra}
-
-
-def pushed(ctx: Any, key: str) -> Any:
-    calls = [call.kwargs["value"] for call in ctx["ti"].xcom_push.call_args_list if call.kwargs["key"] == key]
-    assert len(calls) == 1
-    return calls[0]
 
 
 def get_dag(bag: DagBag, dag_id: str) -> DAG:
@@ -242,124 +224,3 @@ def test_rotation_dag_rotates_into_the_variable_twice(
         assert_no_secret(xcoms, seen)
 
     assert len(set(seen)) == 3
-
-
-# -- CreateApplicationOperator.execute against the fake -----------------------------------------------
-
-
-def test_operator_reuses_an_existing_application(platform_conn: FakeAceDataPlatform) -> None:
-    first, second = context(), context()
-    created = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY).execute(first)
-    reused = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY).execute(second)
-
-    assert created == reused == platform_conn.applications()[0]["id"]
-    assert pushed(first, "application")["created"] is True
-    assert pushed(second, "application")["created"] is False
-    assert "credentials" not in pushed(second, "application")
-    assert len(platform_conn.calls("POST", r"/applications/?$")) == 1
-
-
-def test_operator_fail_if_exists(platform_conn: FakeAceDataPlatform) -> None:
-    CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY, if_exists="fail").execute(context())
-
-    with pytest.raises(AceDataConflictError, match="already exists"):
-        CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY, if_exists="fail").execute(context())
-    assert len(platform_conn.applications()) == 1
-    assert len(platform_conn.calls("POST", r"/applications/?$")) == 1
-
-
-def test_operator_create_always_posts(platform_conn: FakeAceDataPlatform) -> None:
-    created = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY, if_exists="create").execute(context())
-
-    with pytest.raises(AceDataDuplicationError, match="duplication"):
-        CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY, if_exists="create").execute(context())
-    assert [app["id"] for app in platform_conn.applications()] == [created]
-    assert len(platform_conn.calls("POST", r"/applications/?$")) == 2
-    assert platform_conn.calls("GET", r"/applications/?$") == []
-
-
-def test_operator_reuses_when_the_create_loses_a_race_on_the_platform(platform_conn: FakeAceDataPlatform) -> None:
-    platform_conn.fail(
-        method="POST",
-        path=r"/applications/?$",
-        status=400,
-        body={"detail": "Application already exists.", "code": "duplication"},
-        after_apply=True,
-    )
-    ctx = context()
-
-    application_id = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY).execute(ctx)
-
-    assert [app["id"] for app in platform_conn.applications()] == [application_id]
-    assert pushed(ctx, "application")["created"] is False
-
-
-def test_operator_reuses_when_another_run_creates_between_find_and_create(
-    platform_conn: FakeAceDataPlatform,
-) -> None:
-    operator = CreateApplicationOperator(task_id="create", service_id=MIDJOURNEY)
-    find = operator.hook.find_application
-    calls = []
-
-    def find_then_lose_the_race(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        calls.append(args)
-        found = find(*args, **kwargs)
-        if len(calls) == 1:
-            AceDataHook().create_application(MIDJOURNEY)
-        return found
-
-    operator.hook.find_application = find_then_lose_the_race  # type: ignore[method-assign]
-    ctx = context()
-
-    application_id = operator.execute(ctx)
-
-    assert len(calls) == 2
-    assert [app["id"] for app in platform_conn.applications()] == [application_id]
-    assert pushed(ctx, "application")["created"] is False
-    assert len(platform_conn.calls("POST", r"/applications/?$")) == 2
-
-
-def test_operator_global_scope_needs_no_service(platform_conn: FakeAceDataPlatform) -> None:
-    created = CreateApplicationOperator(task_id="create", service_id=None, scope="Global").execute(context())
-    reused = CreateApplicationOperator(task_id="create", service_id=None, scope="Global").execute(context())
-
-    [application] = platform_conn.applications()
-    assert created == reused == application["id"]
-    assert (application["scope"], application["service_id"]) == ("Global", None)
-    assert platform_conn.calls("POST", r"/applications/?$")[0].body == {"type": "Usage", "scope": "Global"}
-
-
-@pytest.mark.parametrize(
-    ("arguments", "message"),
-    [
-        ({"service_id": "not-a-uuid"}, "service_id must be a UUID such as"),
-        ({"service_id": MIDJOURNEY, "application_type": "Daily"}, "application_type must be one of 'Usage', 'Period'"),
-        ({"service_id": MIDJOURNEY, "scope": "Team"}, "scope must be one of 'Individual', 'Global', got 'Team'"),
-        ({"service_id": MIDJOURNEY, "if_exists": "ignore"}, "if_exists must be one of 'reuse', 'fail', 'create'"),
-        ({"service_id": MIDJOURNEY, "scope": "Global"}, "service_id must be empty when scope is 'Global'"),
-    ],
-)
-def test_operator_rejects_bad_input_before_any_request(
-    platform_conn: FakeAceDataPlatform, arguments: dict[str, Any], message: str
-) -> None:
-    operator = CreateApplicationOperator(task_id="create", **arguments)
-
-    with pytest.raises(AceDataInputError, match=message):
-        operator.execute(context())
-    assert platform_conn.requests == []
-
-
-def test_operator_renders_its_template_fields(platform_conn: FakeAceDataPlatform) -> None:
-    operator = CreateApplicationOperator(
-        task_id="create",
-        service_id="{{ params.service_id }}",
-        application_type="{{ params.application_type }}",
-    )
-    ctx = context(params={"service_id": MIDJOURNEY, "application_type": "Period"})
-
-    operator.render_template_fields(ctx)
-    application_id = operator.execute(ctx)
-
-    assert (operator.service_id, operator.application_type) == (MIDJOURNEY, "Period")
-    [application] = platform_conn.applications()
-    assert (application["id"], application["type"]) == (application_id, "Period")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from unittest import mock
 
 import pytest
@@ -481,9 +482,20 @@ class TestSecrets:
         ):
             assert TOKEN not in text
 
-    def test_token_masked_when_read(self, hook, me):
-        hook.get_current_user()
-        assert TOKEN not in redact(f"token is {TOKEN}")
+    def test_token_from_the_rotation_variable_masked_when_read(self, monkeypatch, requests_mock):
+        """Airflow masks a Variable only if its key looks sensitive; this key does not, so the hook must."""
+        from airflow.sdk import Variable
+
+        rotated = "platform-v1-" + secrets.token_hex(32)
+        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(rotation_variable="acedata_rotated"))
+        monkeypatch.setenv("AIRFLOW_VAR_ACEDATA_ROTATED", rotated)
+        requests_mock.get(f"{API}/platform-tokens/me/", json=USER)
+        assert Variable.get("acedata_rotated") == rotated
+        assert rotated in redact(f"token is {rotated}"), "Airflow masked the Variable itself: this test proves nothing"
+
+        AceDataHook().get_current_user()
+
+        assert rotated not in redact(f"token is {rotated}")
 
     def test_new_platform_token_masked_on_receipt(self, hook, requests_mock):
         new = "platform-v1-" + "9f8e" * 16

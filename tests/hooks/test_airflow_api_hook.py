@@ -1,15 +1,12 @@
-"""AirflowApiHook and AirflowConnectionTokenStore against requests-mock: URL forms, auth, PATCH, redaction."""
+"""AirflowApiHook against requests-mock: URL forms, auth, PATCH, redaction (its store: tests/test_token_stores.py)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from testdata import TOKEN, connection_json
+from testdata import connection_json
 
 from airflow_provider_acedata.exceptions import AceDataConfigError
 from airflow_provider_acedata.hooks.airflow_api import AirflowApiError, AirflowApiHook
-from airflow_provider_acedata.token_stores import AirflowConnectionTokenStore, TokenStoreError
 
 NEW = "platform-v1-" + "77aa" * 16
 
@@ -40,10 +37,12 @@ def test_login_and_password_are_exchanged_for_a_jwt(monkeypatch, requests_mock):
     monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json())
     login = requests_mock.post("http://127.0.0.1:8080/auth/token", status_code=201, json={"access_token": "jwt-abc"})
     patch = requests_mock.patch("http://127.0.0.1:8080/api/v2/connections/acedata_default", json={})
-    AirflowApiHook().set_connection_password("acedata_default", NEW)
+    hook = AirflowApiHook()
+    hook.set_connection_password("acedata_default", NEW)
     assert login.last_request.json() == {"username": "admin", "password": "s3cret"}
     sent = patch.last_request
     assert sent.headers["Authorization"] == "Bearer jwt-abc"
+    assert "jwt-abc" not in repr(hook.session.auth)
     assert sent.qs == {"update_mask": ["password"]}
     assert sent.json() == {"connection_id": "acedata_default", "conn_type": "acedata", "password": NEW}
     assert sent.timeout == 30.0
@@ -76,28 +75,3 @@ def test_missing_credentials_is_a_config_error(monkeypatch):
     api_conn(monkeypatch, '{"conn_type": "http", "host": "http://127.0.0.1:8080"}')
     with pytest.raises(AceDataConfigError, match="login and password"):
         _ = AirflowApiHook().session
-
-
-def test_store_reads_back_and_refuses_a_shadowed_connection(monkeypatch, requests_mock):
-    """An AIRFLOW_CONN_ variable shadows the database the REST API updates: the store must notice."""
-    api_conn(monkeypatch, '{"conn_type": "http", "host": "http://127.0.0.1:8080", "password": "t"}')
-    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token=TOKEN))
-    requests_mock.patch("http://127.0.0.1:8080/api/v2/connections/acedata_default", json={})
-    store = AirflowConnectionTokenStore()
-    with pytest.raises(TokenStoreError, match="shadowing"):
-        store.save(NEW)
-    assert store.holds(TOKEN) is True
-    assert store.holds(NEW) is False
-    assert NEW not in repr(store) and "acedata_default" in repr(store)
-
-
-def test_store_succeeds_when_the_connection_reads_back_the_new_token(monkeypatch, requests_mock):
-    api_conn(monkeypatch, '{"conn_type": "http", "host": "http://127.0.0.1:8080", "password": "t"}')
-    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token=TOKEN))
-
-    def applied(request, context):
-        monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(token=json.loads(request.body)["password"]))
-        return {}
-
-    requests_mock.patch("http://127.0.0.1:8080/api/v2/connections/acedata_default", json=applied)
-    AirflowConnectionTokenStore().save(NEW)

@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def platform() -> Iterator[FakeAceDataPlatform]:
+def fake_platform() -> Iterator[FakeAceDataPlatform]:
     with FakeAceDataPlatform() as fake:
         yield fake
 
@@ -47,26 +47,26 @@ class Client:
 
 
 @pytest.fixture
-def api(platform: FakeAceDataPlatform) -> Client:
-    return Client(platform)
+def api(fake_platform: FakeAceDataPlatform) -> Client:
+    return Client(fake_platform)
 
 
-def test_url_token_user_and_connection_json(platform: FakeAceDataPlatform) -> None:
-    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", platform.url)
-    assert platform.api_url == platform.url + "/api/v1"
-    assert re.fullmatch(r"platform-v1-[0-9a-f]{64}", platform.token)
-    assert platform.user["username"] == "demo"
-    assert json.loads(platform.connection_json()) == {
+def test_url_token_user_and_connection_json(fake_platform: FakeAceDataPlatform) -> None:
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", fake_platform.url)
+    assert fake_platform.api_url == fake_platform.url + "/api/v1"
+    assert re.fullmatch(r"platform-v1-[0-9a-f]{64}", fake_platform.token)
+    assert fake_platform.user["username"] == "demo"
+    assert json.loads(fake_platform.connection_json()) == {
         "conn_type": "acedata",
-        "host": platform.url,
-        "password": platform.token,
+        "host": fake_platform.url,
+        "password": fake_platform.token,
     }
-    assert json.loads(platform.connection_json("other-token"))["password"] == "other-token"
-    assert {s["alias"] for s in platform.services} >= {"midjourney", "suno", "openai", "flux"}
-    assert platform.service_id("midjourney") == MIDJOURNEY
-    assert any(s["free_amount"] > 0 for s in platform.services)
+    assert json.loads(fake_platform.connection_json("other-token"))["password"] == "other-token"
+    assert {s["alias"] for s in fake_platform.services} >= {"midjourney", "suno", "openai", "flux"}
+    assert fake_platform.service_id("midjourney") == MIDJOURNEY
+    assert any(s["free_amount"] > 0 for s in fake_platform.services)
     with pytest.raises(KeyError):
-        platform.service_id("nope")
+        fake_platform.service_id("nope")
 
 
 def test_not_started_has_no_url() -> None:
@@ -83,24 +83,24 @@ def test_not_started_has_no_url() -> None:
         ({"Authorization": "Bearer "}, "Invalid token."),
     ],
 )
-def test_auth_required(platform: FakeAceDataPlatform, headers: dict[str, str], detail: str) -> None:
-    response = requests.get(platform.api_url + "/platform-tokens/me/", headers=headers, timeout=5)
+def test_auth_required(fake_platform: FakeAceDataPlatform, headers: dict[str, str], detail: str) -> None:
+    response = requests.get(fake_platform.api_url + "/platform-tokens/me/", headers=headers, timeout=5)
     assert response.status_code == 401
     assert response.json() == {"detail": detail}
     assert "platform-v1" not in response.text
 
 
-def test_me(platform: FakeAceDataPlatform, api: Client) -> None:
+def test_me(fake_platform: FakeAceDataPlatform, api: Client) -> None:
     for path in ("/platform-tokens/me/", "/platform-tokens/me"):
         response = api("GET", path)
         assert response.status_code == 200
         assert response.headers["Content-Type"] == "application/json"
-        assert response.json() == platform.user
+        assert response.json() == fake_platform.user
         assert set(response.json()) == {"id", "username", "email", "nickname", "avatar", "permissions"}
-    assert platform.live_tokens()[0]["used_at"] is not None
+    assert fake_platform.live_tokens()[0]["used_at"] is not None
 
 
-def test_token_lifecycle(platform: FakeAceDataPlatform, api: Client) -> None:
+def test_token_lifecycle(fake_platform: FakeAceDataPlatform, api: Client) -> None:
     created = api("POST", "/platform-tokens/", json={"tags": ["rotation"], "metadata": {"dag": "d"}})
     assert created.status_code == 201
     token = created.json()
@@ -115,11 +115,11 @@ def test_token_lifecycle(platform: FakeAceDataPlatform, api: Client) -> None:
         "tags",
         "metadata",
     }
-    assert token["user_id"] == platform.user["id"]
+    assert token["user_id"] == fake_platform.user["id"]
     assert re.fullmatch(r"platform-v1-[0-9a-f]{64}", token["token"])
     assert (token["expiration"], token["used_at"], token["tags"]) == (None, None, ["rotation"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", token["created_at"])
-    assert platform.is_live(token["token"])
+    assert fake_platform.is_live(token["token"])
 
     bare = api("POST", "/platform-tokens/")
     assert bare.status_code == 201
@@ -127,7 +127,7 @@ def test_token_lifecycle(platform: FakeAceDataPlatform, api: Client) -> None:
 
     listed = api("GET", "/platform-tokens/", params={"user_id": "me", "tag": "rotation"}).json()
     assert listed == {"count": 1, "items": [token]}
-    everything = api("GET", "/platform-tokens/", params={"user_id": platform.user["id"]}).json()
+    everything = api("GET", "/platform-tokens/", params={"user_id": fake_platform.user["id"]}).json()
     assert everything["count"] == 3
     assert everything["items"][0]["id"] == bare.json()["id"]
 
@@ -138,13 +138,13 @@ def test_token_lifecycle(platform: FakeAceDataPlatform, api: Client) -> None:
         assert refused.status_code == 405
         assert refused.json() == {"detail": f'Method "{method}" not allowed.'}
 
-    own = Client(platform, token["token"])
+    own = Client(fake_platform, token["token"])
     assert own("GET", "/platform-tokens/me/").status_code == 200
     deleted = own("DELETE", f"/platform-tokens/{token['id']}/")
     assert deleted.status_code == 204
     assert deleted.content == b""
     assert own("GET", "/platform-tokens/me/").status_code == 401
-    assert not platform.is_live(token["token"])
+    assert not fake_platform.is_live(token["token"])
     assert api("DELETE", f"/platform-tokens/{token['id']}").status_code == 404
     assert api("GET", f"/platform-tokens/{token['id']}").json() == {"detail": "Not found."}
 
@@ -171,12 +171,12 @@ def test_invalid_json(api: Client) -> None:
 
 
 @pytest.mark.parametrize("collection", ["/platform-tokens/", "/applications/", "/credentials/"])
-def test_owner_lists_require_own_user_id(platform: FakeAceDataPlatform, api: Client, collection: str) -> None:
+def test_owner_lists_require_own_user_id(fake_platform: FakeAceDataPlatform, api: Client, collection: str) -> None:
     forbidden = {
         "detail": "You do not have permission to perform this action.",
         "code": "permission_denied",
     }
-    other, _ = platform.create_user("mallory")
+    other, _ = fake_platform.create_user("mallory")
     for params in ({}, {"user_id": other["id"]}, {"user_id": ["me", other["id"]]}):
         response = api("GET", collection, params=params)
         assert response.status_code == 403
@@ -184,32 +184,32 @@ def test_owner_lists_require_own_user_id(platform: FakeAceDataPlatform, api: Cli
     assert api("GET", collection.rstrip("/"), params={"user_id": "me"}).status_code == 200
 
 
-def test_other_users_objects_are_invisible(platform: FakeAceDataPlatform, api: Client) -> None:
-    assert [u["username"] for u in platform.users] == ["demo", "other"]
-    other_id = platform.users[1]["id"]
-    assert platform.applications() == []
-    other_token = platform.live_tokens(other_id)[0]
-    other_app = platform.applications(other_id)[0]
-    other_credential = platform.credentials(other_id)[0]
+def test_other_users_objects_are_invisible(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    assert [u["username"] for u in fake_platform.users] == ["demo", "other"]
+    other_id = fake_platform.users[1]["id"]
+    assert fake_platform.applications() == []
+    other_token = fake_platform.live_tokens(other_id)[0]
+    other_app = fake_platform.applications(other_id)[0]
+    other_credential = fake_platform.credentials(other_id)[0]
     assert other_app["credentials"] == [other_credential]
     assert api("GET", f"/platform-tokens/{other_token['id']}").status_code == 404
     assert api("DELETE", f"/platform-tokens/{other_token['id']}").status_code == 404
     assert api("GET", f"/applications/{other_app['id']}").status_code == 404
     assert api("GET", f"/credentials/{other_credential['id']}").status_code == 404
     assert api("POST", f"/credentials/{other_credential['id']}/rotate/").status_code == 404
-    assert platform.is_live(other_token["token"])
+    assert fake_platform.is_live(other_token["token"])
     assert api("GET", "/applications/", params={"user_id": "me"}).json() == {"count": 0, "items": []}
     stolen = api("POST", "/credentials/", json={"application_id": other_app["id"]})
     assert stolen.status_code == 400
     assert list(stolen.json()) == ["application_id"]
-    other = Client(platform, other_token["token"])
+    other = Client(fake_platform, other_token["token"])
     assert other("GET", f"/applications/{other_app['id']}").json() == other_app
 
 
-def test_pagination(platform: FakeAceDataPlatform, api: Client) -> None:
-    issued = [platform.issue_token(tags=["bulk"]) for _ in range(250)]
+def test_pagination(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    issued = [fake_platform.issue_token(tags=["bulk"]) for _ in range(250)]
     assert len({t["created_at"] for t in issued}) == 250
-    platform.clear_requests()
+    fake_platform.clear_requests()
     seen: list[str] = []
     offset = 0
     while True:
@@ -225,8 +225,8 @@ def test_pagination(platform: FakeAceDataPlatform, api: Client) -> None:
         offset += len(page["items"])
         if offset >= page["count"]:
             break
-    assert len(platform.calls("GET", r"/platform-tokens/$")) == 3
-    assert seen == [t["id"] for t in platform.live_tokens()]
+    assert len(fake_platform.calls("GET", r"/platform-tokens/$")) == 3
+    assert seen == [t["id"] for t in fake_platform.live_tokens()]
     assert seen[1:] == [t["id"] for t in issued]
 
     default = api("GET", "/platform-tokens/", params={"user_id": "me"}).json()
@@ -245,10 +245,10 @@ def test_pagination(platform: FakeAceDataPlatform, api: Client) -> None:
         assert list(bad.json()) == [field]
 
 
-def test_services(platform: FakeAceDataPlatform) -> None:
-    public = Client(platform, token="")
+def test_services(fake_platform: FakeAceDataPlatform) -> None:
+    public = Client(fake_platform, token="")
     listing = public("GET", "/services/").json()
-    assert listing["count"] == len(platform.services)
+    assert listing["count"] == len(fake_platform.services)
     assert public("GET", "/services", params={"alias": "suno"}).json() == listing
     service = next(s for s in listing["items"] if s["id"] == MIDJOURNEY)
     assert service["alias"] == "midjourney"
@@ -265,7 +265,7 @@ def test_services(platform: FakeAceDataPlatform) -> None:
         "tags",
         "packages",
     } <= set(service)
-    two = [platform.service_id("suno"), platform.service_id("flux")]
+    two = [fake_platform.service_id("suno"), fake_platform.service_id("flux")]
     assert {s["id"] for s in public("GET", "/services/", params={"id": two}).json()["items"]} == set(two)
     proxies = public("GET", "/services/", params={"type": "Proxy"}).json()
     assert [s["alias"] for s in proxies["items"]] == ["proxy"]
@@ -276,12 +276,12 @@ def test_services(platform: FakeAceDataPlatform) -> None:
     assert public("GET", "/services/midjourney/").json()["id"] == MIDJOURNEY
     assert public("GET", f"/services/{UNKNOWN_ID}").status_code == 404
     assert public("POST", "/services/", json={}).status_code == 405
-    bad_token = Client(platform, token="platform-v1-nope")
+    bad_token = Client(fake_platform, token="platform-v1-nope")
     assert bad_token("GET", "/services/").status_code == 401
 
 
-def test_application_create_and_read(platform: FakeAceDataPlatform, api: Client) -> None:
-    flux = platform.service_id("flux")
+def test_application_create_and_read(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    flux = fake_platform.service_id("flux")
     response = api("POST", "/applications/", json={"service_id": flux})
     assert response.status_code == 201
     app = response.json()
@@ -305,7 +305,7 @@ def test_application_create_and_read(platform: FakeAceDataPlatform, api: Client)
         "created_at",
         "updated_at",
     ]
-    assert app["user_id"] == platform.user["id"]
+    assert app["user_id"] == fake_platform.user["id"]
     assert (app["type"], app["scope"], app["remaining_amount"], app["used_amount"]) == (
         "Usage",
         "Individual",
@@ -335,7 +335,7 @@ def test_application_create_and_read(platform: FakeAceDataPlatform, api: Client)
     assert only_period["count"] == 1
     by_service = api("GET", "/applications/", params={"user_id": "me", "service_id": [MIDJOURNEY, flux]})
     assert by_service.json()["count"] == 2
-    assert [a["id"] for a in platform.applications()] == [app["id"], period.json()["id"]]
+    assert [a["id"] for a in fake_platform.applications()] == [app["id"], period.json()["id"]]
 
 
 def test_global_application(api: Client) -> None:
@@ -370,15 +370,15 @@ def test_global_application(api: Client) -> None:
     ],
 )
 def test_application_validation(
-    platform: FakeAceDataPlatform, api: Client, body: dict[str, Any], errors: dict[str, Any]
+    fake_platform: FakeAceDataPlatform, api: Client, body: dict[str, Any], errors: dict[str, Any]
 ) -> None:
     response = api("POST", "/applications/", json=body)
     assert response.status_code == 400
     assert response.json() == errors
-    assert platform.applications() == []
+    assert fake_platform.applications() == []
 
 
-def test_credentials(platform: FakeAceDataPlatform, api: Client) -> None:
+def test_credentials(fake_platform: FakeAceDataPlatform, api: Client) -> None:
     app = api("POST", "/applications/", json={"service_id": MIDJOURNEY}).json()
     created = api(
         "POST",
@@ -389,7 +389,7 @@ def test_credentials(platform: FakeAceDataPlatform, api: Client) -> None:
     credential = created.json()
     assert credential["type"] == "Token"
     assert (credential["name"], credential["limited_amount"], credential["used_amount"]) == ("airflow", 50, 0)
-    assert (credential["application_id"], credential["user_id"]) == (app["id"], platform.user["id"])
+    assert (credential["application_id"], credential["user_id"]) == (app["id"], fake_platform.user["id"])
     assert re.fullmatch(r"[0-9a-f]{32}", credential["token"])
 
     by_name = api("GET", "/credentials/", params={"user_id": "me", "name": "airflow"}).json()
@@ -420,23 +420,23 @@ def test_credentials(platform: FakeAceDataPlatform, api: Client) -> None:
 
     assert api("DELETE", f"/credentials/{credential['id']}").status_code == 204
     assert api("GET", f"/credentials/{credential['id']}/").status_code == 404
-    assert len(platform.credentials()) == 1
+    assert len(fake_platform.credentials()) == 1
     missing = api("POST", "/credentials/", json={"name": "x"})
     assert missing.json() == {"application_id": ["This field is required."]}
 
 
-def test_unknown_routes(platform: FakeAceDataPlatform, api: Client) -> None:
+def test_unknown_routes(fake_platform: FakeAceDataPlatform, api: Client) -> None:
     for path in ("/api/v1/nothing/", "/", "/api/v2/services/", "/api/v1/platform-tokens/a/b/c"):
-        response = api.session.get(platform.url + path, timeout=5, allow_redirects=False)
+        response = api.session.get(fake_platform.url + path, timeout=5, allow_redirects=False)
         assert response.status_code == 404
         assert response.json() == {"detail": "Not found."}
 
 
-def test_request_log(platform: FakeAceDataPlatform, api: Client) -> None:
+def test_request_log(fake_platform: FakeAceDataPlatform, api: Client) -> None:
     api("GET", "/platform-tokens/", params={"user_id": "me", "tag": ["a", "b"]})
     api("POST", "/platform-tokens/", json={"tags": ["x"]})
-    requests.get(platform.api_url + "/services/", timeout=5)
-    records = platform.requests
+    requests.get(fake_platform.api_url + "/services/", timeout=5)
+    records = fake_platform.requests
     assert [(r.method, r.path, r.status) for r in records] == [
         ("GET", "/api/v1/platform-tokens/", 200),
         ("POST", "/api/v1/platform-tokens/", 201),
@@ -444,55 +444,55 @@ def test_request_log(platform: FakeAceDataPlatform, api: Client) -> None:
     ]
     assert records[0].query == {"user_id": ["me"], "tag": ["a", "b"]}
     assert records[1].body == {"tags": ["x"]}
-    assert [r.token for r in records] == [platform.token, platform.token, None]
-    assert platform.calls("post") == [records[1]]
-    assert platform.calls(path=r"^/api/v1/platform-tokens/$") == records[:2]
+    assert [r.token for r in records] == [fake_platform.token, fake_platform.token, None]
+    assert fake_platform.calls("post") == [records[1]]
+    assert fake_platform.calls(path=r"^/api/v1/platform-tokens/$") == records[:2]
     assert isinstance(records[0], RequestRecord)
-    platform.clear_requests()
-    assert platform.requests == []
+    fake_platform.clear_requests()
+    assert fake_platform.requests == []
 
 
-def test_fault_status_with_retry_after(platform: FakeAceDataPlatform, api: Client) -> None:
-    rule = platform.fail(path=r"/platform-tokens/me/$", status=429, retry_after=3)
+def test_fault_status_with_retry_after(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    rule = fake_platform.fail(path=r"/platform-tokens/me/$", status=429, retry_after=3)
     throttled = api("GET", "/platform-tokens/me/")
     assert throttled.status_code == 429
     assert throttled.headers["Retry-After"] == "3"
     assert throttled.json() == {"detail": "Request was throttled."}
     assert api("GET", "/platform-tokens/me/").status_code == 200
     assert rule.hits == 1
-    assert [r.status for r in platform.requests] == [429, 200]
+    assert [r.status for r in fake_platform.requests] == [429, 200]
 
-    platform.fail(method="GET", path="services", body="<html>bad gateway</html>", status=502)
+    fake_platform.fail(method="GET", path="services", body="<html>bad gateway</html>", status=502)
     gateway = api("GET", "/services/")
     assert (gateway.status_code, gateway.text) == (502, "<html>bad gateway</html>")
-    default = platform.fail(path="services")
+    default = fake_platform.fail(path="services")
     assert api("GET", "/services/").json() == {"detail": "Injected fault"}
     assert default.status == 503
 
 
-def test_fault_skip_and_times(platform: FakeAceDataPlatform, api: Client) -> None:
-    rule = platform.fail(method="GET", path="me", skip=2, times=3)
+def test_fault_skip_and_times(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    rule = fake_platform.fail(method="GET", path="me", skip=2, times=3)
     statuses = [api("GET", "/platform-tokens/me/").status_code for _ in range(7)]
     assert statuses == [200, 200, 503, 503, 503, 200, 200]
     assert (rule.hits, rule.matches, rule.spent) == (3, 5, True)
     assert api("POST", "/platform-tokens/").status_code == 201
 
-    forever = platform.fail(path="services", times=None)
+    forever = fake_platform.fail(path="services", times=None)
     assert {api("GET", "/services/").status_code for _ in range(4)} == {503}
     assert forever.hits == 4
-    platform.clear_faults()
+    fake_platform.clear_faults()
     assert api("GET", "/services/").status_code == 200
 
 
-def test_fault_first_matching_rule_wins(platform: FakeAceDataPlatform, api: Client) -> None:
-    first = platform.fail(path="me", status=500)
-    second = platform.fail(path="me", status=502)
+def test_fault_first_matching_rule_wins(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    first = fake_platform.fail(path="me", status=500)
+    second = fake_platform.fail(path="me", status=502)
     assert [api("GET", "/platform-tokens/me/").status_code for _ in range(3)] == [500, 502, 200]
     assert (first.hits, second.hits) == (1, 1)
 
 
-def test_fault_delay_times_out_client(platform: FakeAceDataPlatform, api: Client) -> None:
-    platform.fail(path="me", delay=2)
+def test_fault_delay_times_out_client(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    fake_platform.fail(path="me", delay=2)
     started = time.monotonic()
     with pytest.raises(requests.Timeout):
         api("GET", "/platform-tokens/me/", timeout=0.2)
@@ -500,97 +500,97 @@ def test_fault_delay_times_out_client(platform: FakeAceDataPlatform, api: Client
     assert api("GET", "/platform-tokens/me/").status_code == 200
 
 
-def test_fault_delay_only_then_normal_response(platform: FakeAceDataPlatform, api: Client) -> None:
-    rule = platform.fail(path="me", delay=0.2)
+def test_fault_delay_only_then_normal_response(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    rule = fake_platform.fail(path="me", delay=0.2)
     assert rule.status is None
     started = time.monotonic()
     assert api("GET", "/platform-tokens/me/").status_code == 200
     assert time.monotonic() - started >= 0.2
 
 
-def test_fault_drop(platform: FakeAceDataPlatform, api: Client) -> None:
-    platform.fail(method="GET", path="me", drop=True)
+def test_fault_drop(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    fake_platform.fail(method="GET", path="me", drop=True)
     with pytest.raises(requests.ConnectionError):
         api("GET", "/platform-tokens/me/")
-    assert platform.requests[-1].status == 0
+    assert fake_platform.requests[-1].status == 0
     assert api("GET", "/platform-tokens/me/").status_code == 200
 
 
-def test_fault_after_apply(platform: FakeAceDataPlatform, api: Client) -> None:
-    platform.fail(method="POST", path=r"/platform-tokens/$", drop=True, after_apply=True)
+def test_fault_after_apply(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    fake_platform.fail(method="POST", path=r"/platform-tokens/$", drop=True, after_apply=True)
     with pytest.raises(requests.ConnectionError):
         api("POST", "/platform-tokens/", json={"tags": ["lost"]})
-    tokens = platform.live_tokens()
+    tokens = fake_platform.live_tokens()
     assert len(tokens) == 2
     assert tokens[-1]["tags"] == ["lost"]
 
-    platform.fail(method="POST", path="applications", status=504, after_apply=True)
+    fake_platform.fail(method="POST", path="applications", status=504, after_apply=True)
     assert api("POST", "/applications/", json={"service_id": MIDJOURNEY}).status_code == 504
-    assert len(platform.applications()) == 1
+    assert len(fake_platform.applications()) == 1
 
-    platform.fail(method="DELETE", path="platform-tokens", delay=1, after_apply=True)
+    fake_platform.fail(method="DELETE", path="platform-tokens", delay=1, after_apply=True)
     with pytest.raises(requests.Timeout):
         api("DELETE", f"/platform-tokens/{tokens[-1]['id']}/", timeout=0.2)
-    assert not platform.is_live(tokens[-1]["token"])
+    assert not fake_platform.is_live(tokens[-1]["token"])
 
 
-def test_fault_by_token_and_predicate(platform: FakeAceDataPlatform, api: Client) -> None:
-    new = platform.issue_token()
-    other = Client(platform, new["token"])
-    platform.fail(token=new["token"], status=500, times=None)
+def test_fault_by_token_and_predicate(fake_platform: FakeAceDataPlatform, api: Client) -> None:
+    new = fake_platform.issue_token()
+    other = Client(fake_platform, new["token"])
+    fake_platform.fail(token=new["token"], status=500, times=None)
     assert api("GET", "/platform-tokens/me/").status_code == 200
     assert other("GET", "/platform-tokens/me/").status_code == 500
-    platform.clear_faults()
+    fake_platform.clear_faults()
 
     def wants_rotation(record: RequestRecord) -> bool:
         return isinstance(record.body, dict) and "rotation" in (record.body.get("tags") or [])
 
-    platform.fail(method="POST", predicate=wants_rotation, status=409)
+    fake_platform.fail(method="POST", predicate=wants_rotation, status=409)
     assert api("POST", "/platform-tokens/", json={"tags": ["other"]}).status_code == 201
     assert api("POST", "/platform-tokens/", json={"tags": ["rotation"]}).status_code == 409
 
 
-def test_fault_rule_validation(platform: FakeAceDataPlatform) -> None:
+def test_fault_rule_validation(fake_platform: FakeAceDataPlatform) -> None:
     with pytest.raises(ValueError):
-        platform.fail(status=42)
+        fake_platform.fail(status=42)
     with pytest.raises(ValueError):
-        platform.fail(skip=-1)
-    assert isinstance(platform.fail(status=None), FaultRule)
+        fake_platform.fail(skip=-1)
+    assert isinstance(fake_platform.fail(status=None), FaultRule)
 
 
-def test_balances(platform: FakeAceDataPlatform, api: Client) -> None:
+def test_balances(fake_platform: FakeAceDataPlatform, api: Client) -> None:
     app = api("POST", "/applications/", json={"service_id": MIDJOURNEY}).json()
     assert app["remaining_amount"] == 0
-    platform.set_balance(app["id"], 5)
+    fake_platform.set_balance(app["id"], 5)
     assert api("GET", f"/applications/{app['id']}").json()["remaining_amount"] == 5
-    platform.schedule_balance(app["id"], 42.5, after_seconds=0.3)
+    fake_platform.schedule_balance(app["id"], 42.5, after_seconds=0.3)
     assert api("GET", f"/applications/{app['id']}").json()["remaining_amount"] == 5
     time.sleep(0.35)
     assert api("GET", f"/applications/{app['id']}").json()["remaining_amount"] == 42.5
-    assert platform.applications()[0]["remaining_amount"] == 42.5
+    assert fake_platform.applications()[0]["remaining_amount"] == 42.5
     with pytest.raises(KeyError):
-        platform.set_balance(UNKNOWN_ID, 1)
+        fake_platform.set_balance(UNKNOWN_ID, 1)
 
 
-def test_cross_user_tokens(platform: FakeAceDataPlatform) -> None:
-    user, token = platform.create_user("bob")
-    bob = Client(platform, token)
+def test_cross_user_tokens(fake_platform: FakeAceDataPlatform) -> None:
+    user, token = fake_platform.create_user("bob")
+    bob = Client(fake_platform, token)
     assert bob("GET", "/platform-tokens/me/").json()["id"] == user["id"]
     listing = bob("GET", "/platform-tokens/", params={"user_id": user["id"]}).json()
     assert [t["token"] for t in listing["items"]] == [token]
-    demo_token_id = platform.live_tokens()[0]["id"]
+    demo_token_id = fake_platform.live_tokens()[0]["id"]
     assert bob("DELETE", f"/platform-tokens/{demo_token_id}").status_code == 404
-    assert platform.is_live(platform.token)
-    assert platform.live_tokens(user["id"])[0]["token"] == token
+    assert fake_platform.is_live(fake_platform.token)
+    assert fake_platform.live_tokens(user["id"])[0]["token"] == token
 
 
 def test_keep_alive_session_survives_many_calls(api: Client) -> None:
     assert {api("GET", "/platform-tokens/me/").status_code for _ in range(50)} == {200}
 
 
-def test_concurrent_creates_are_consistent(platform: FakeAceDataPlatform) -> None:
+def test_concurrent_creates_are_consistent(fake_platform: FakeAceDataPlatform) -> None:
     def create() -> None:
-        client = Client(platform)
+        client = Client(fake_platform)
         for _ in range(10):
             assert client("POST", "/platform-tokens/").status_code == 201
 
@@ -599,7 +599,7 @@ def test_concurrent_creates_are_consistent(platform: FakeAceDataPlatform) -> Non
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
-    tokens = platform.live_tokens()
+    tokens = fake_platform.live_tokens()
     assert len(tokens) == 81
     assert len({t["created_at"] for t in tokens}) == 81
 
@@ -655,11 +655,11 @@ def test_import_does_not_pull_in_airflow() -> None:
     assert subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, timeout=10).returncode == 0
 
 
-def test_errors_inside_the_fake_become_500(platform: FakeAceDataPlatform, api: Client) -> None:
+def test_errors_inside_the_fake_become_500(fake_platform: FakeAceDataPlatform, api: Client) -> None:
     def broken(record: RequestRecord) -> bool:
         raise RuntimeError("boom")
 
-    platform.fail(predicate=broken)
+    fake_platform.fail(predicate=broken)
     response = api("GET", "/platform-tokens/me/")
     assert response.status_code == 500
-    assert [type(e) for e in platform.errors] == [RuntimeError]
+    assert [type(e) for e in fake_platform.errors] == [RuntimeError]
