@@ -11,7 +11,7 @@ import time
 from unittest import mock
 
 import pytest
-from testdata import MemoryStore, assert_no_key_in, credential, named, pushed
+from credential_support import MemoryStore, assert_no_key_in, credential, named, pushed
 
 from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataInputError
 from airflow_provider_acedata.links import AceDataApplicationLink

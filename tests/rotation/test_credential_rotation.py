@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from testdata import MemoryStore, assert_no_key_in, credential, named, pushed
+from credential_support import MemoryStore, assert_no_key_in, credential, named, pushed
 
 from airflow_provider_acedata.exceptions import AceDataNotFoundError
 from airflow_provider_acedata.hooks import AceDataHook
