@@ -20,6 +20,17 @@ APPLICATIONS = r"/applications/?$"
 SUMMARY_KEYS = {"id", "service_id", "type", "scope", "remaining_amount", "created"}
 
 
+def lose_the_create_race(platform: FakeAceDataPlatform) -> None:
+    """The next create is applied, but answered as if another run had created the application first."""
+    platform.fail(
+        method="POST",
+        path=APPLICATIONS,
+        status=400,
+        body={"detail": "Application already exists.", "code": "duplication"},
+        after_apply=True,
+    )
+
+
 def pushed(context: dict) -> dict:
     return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
 
@@ -130,13 +141,7 @@ class TestIfExists:
         assert platform.calls("GET", APPLICATIONS) == []
 
     def test_reuse_when_the_create_loses_a_race_on_the_platform(self, platform, context):
-        platform.fail(
-            method="POST",
-            path=APPLICATIONS,
-            status=400,
-            body={"detail": "Application already exists.", "code": "duplication"},
-            after_apply=True,
-        )
+        lose_the_create_race(platform)
 
         application_id = create(service_id=MIDJOURNEY).execute(context)
 
@@ -165,13 +170,7 @@ class TestIfExists:
         assert len(platform.calls("POST", APPLICATIONS)) == 2
 
     def test_fail_mode_does_not_hide_a_lost_race(self, platform, context):
-        platform.fail(
-            method="POST",
-            path=APPLICATIONS,
-            status=400,
-            body={"detail": "Application already exists.", "code": "duplication"},
-            after_apply=True,
-        )
+        lose_the_create_race(platform)
 
         with pytest.raises(AceDataDuplicationError):
             create(service_id=MIDJOURNEY, if_exists="fail").execute(context)
