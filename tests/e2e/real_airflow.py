@@ -6,8 +6,9 @@ separate processes on 127.0.0.1 (random free port, SQLite, LocalExecutor) and dr
 With ``executor="CeleryExecutor"`` it also starts ``airflow celery worker``, with kombu's SQLAlchemy
 transport on a SQLite file as the broker and a SQLite result backend (no server, nothing listening).
 
-Only the standard library and ``requests`` are needed; every process runs from the current interpreter
-(``sys.executable -m airflow``), so the venv running pytest is the venv running Airflow.
+Only the standard library, ``requests`` and ``cryptography`` (to read stored secrets as Airflow does) are
+needed; every process runs from the current interpreter (``sys.executable -m airflow``), so the venv
+running pytest is the venv running Airflow.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -484,15 +486,16 @@ class RealAirflow:
             body["extra"] = json.dumps(extra)
         self._api_ok("POST", "/api/v2/connections", json=body)
 
-    def get_connection(self, conn_id: str) -> dict[str, Any]:
-        """The stored connection, unmasked, as ``airflow connections get -o json`` prints it."""
-        rows = json.loads(self.cli("connections", "get", conn_id, "-o", "json"))
-        row = rows[0] if isinstance(rows, list) else rows
-        return dict(row)
-
     def get_connection_password(self, conn_id: str) -> str:
-        """The real stored password (the REST API masks it as ***), read with the CLI."""
-        return str(self.get_connection(conn_id).get("password") or "")
+        """The real stored password (the REST API masks it as ***), read from the metadata database.
+
+        Reading the row and decrypting it with the deployment's Fernet key is what ``airflow connections
+        get`` does, without the seconds an Airflow CLI process takes to start.
+        """
+        row = self._row("SELECT password, is_encrypted FROM connection WHERE conn_id = ?", conn_id)
+        if row is None:
+            raise RealAirflowError(f"connection {conn_id!r} is not in the metadata database")
+        return self._decrypt(row[0], bool(row[1])) or ""
 
     def set_variable(self, key: str, value: str) -> None:
         """Create or overwrite a Variable through the REST API."""
@@ -504,16 +507,21 @@ class RealAirflow:
             raise RealAirflowError(f"PATCH {path} -> {resp.status_code}: {resp.text}")
 
     def get_variable(self, key: str) -> str | None:
-        """The Variable's value or None; falls back to the CLI when REST masks it (sensitive key names)."""
-        resp = self.api("GET", f"/api/v2/variables/{quote(key, safe='')}")
-        if resp.status_code == 404:
-            return None
-        if not resp.ok:
-            raise RealAirflowError(f"GET variable {key} -> {resp.status_code}: {resp.text}")
-        value = resp.json().get("value")
-        if isinstance(value, str) and "***" in value:
-            return self.cli("variables", "get", key).rstrip("\n")
-        return None if value is None else str(value)
+        """The Variable's real value (REST masks sensitive keys), read from the metadata database; None if unset."""
+        row = self._row("SELECT val, is_encrypted FROM variable WHERE key = ?", key)
+        return None if row is None else self._decrypt(row[0], bool(row[1]))
+
+    def _row(self, query: str, *params: str) -> tuple[Any, ...] | None:
+        with contextlib.closing(sqlite3.connect(self.home / "airflow.db", timeout=10)) as db:
+            row = db.execute(query, params).fetchone()
+        return None if row is None else tuple(row)
+
+    def _decrypt(self, value: str | None, encrypted: bool) -> str | None:
+        if value is None or not encrypted:
+            return value
+        from cryptography.fernet import Fernet
+
+        return Fernet(self.env["AIRFLOW__CORE__FERNET_KEY"].encode()).decrypt(value.encode()).decode()
 
     # ------------------------------------------------------------------ DAGs and runs
 
