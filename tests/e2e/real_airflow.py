@@ -448,21 +448,6 @@ class RealAirflow:
             raise RealAirflowError(f"{method} {path} -> {resp.status_code}: {resp.text}")
         return resp.json() if resp.content else None
 
-    def cli(self, *args: str, timeout: float = 120) -> str:
-        """Run ``airflow <args>`` against this deployment (with ``self.env``); return stdout, raise on failure."""
-        done = subprocess.run(
-            [*self._airflow_cmd(), *args],
-            env=self.env,
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RealAirflowError(f"airflow {' '.join(args)} failed (rc={done.returncode}):\n{done.stderr}")
-        return done.stdout
-
     # ------------------------------------------------------------------ connections and variables
 
     def create_connection(
