@@ -38,7 +38,10 @@ $(OLDEST_STAMP): requirements/lock-oldest.txt pyproject.toml $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m demo
 
-test: $(STAMP) lint package-check test-oldest browser-deps $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
+# The checks before pytest do not depend on each other: two at a time, each one's output kept together.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint package-check test-oldest browser-deps \
+		$(LEDGER_WHEEL) $(OFFICIAL_STAMP)
 	$(BIN)/python -m pytest
 
 # The official backend route ledger for tests/contract, downloaded once with its hash pinned.
