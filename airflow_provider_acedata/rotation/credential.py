@@ -11,12 +11,11 @@ import hmac
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataApiError, AceDataError, AceDataNotFoundError
-from airflow_provider_acedata.hooks.acedata import ROTATE_UNSUPPORTED_STATUSES, AceDataHook
+from airflow_provider_acedata.hooks.acedata import ROTATE_UNSUPPORTED_STATUSES
 from airflow_provider_acedata.masking import fingerprint, mask
 from airflow_provider_acedata.platform_lock import lock_tag
 from airflow_provider_acedata.rotation.protocol import Rotation, RotationOptions
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
-from airflow_provider_acedata.token_stores import TokenStore
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -42,30 +41,17 @@ class CredentialRotation(Rotation):
     :param strategy: ``"replace"`` creates a new key like the old one, so the old one works until the new
         one is stored; ``"rotate"`` uses the platform's in-place rotate (same id, old key dead at once),
         falling back to ``replace`` where the platform lacks the route.
-    :param options: the lease's timing, the run's metadata, the log and a checkpoint (:class:`Rotation`).
+    :param options: the connection, the store and the frame's options (:class:`Rotation`).
     """
 
     what = "API key"
 
-    def __init__(
-        self,
-        *,
-        conn_id: str,
-        credential_id: str,
-        token_store: TokenStore,
-        strategy: str = "replace",
-        **options: Unpack[RotationOptions],
-    ) -> None:
+    def __init__(self, *, credential_id: str, strategy: str = "replace", **options: Unpack[RotationOptions]) -> None:
         self.credential_id = credential_id
         self.strategy = strategy
         self.application_id: str | None = None
-        super().__init__(
-            hook=AceDataHook(conn_id),
-            token_store=token_store,
-            lease_tag=lock_tag("credential-rotation", credential_id),
-            identity={"credential_id": credential_id},
-            **options,
-        )
+        lease_tag = lock_tag("credential-rotation", credential_id)
+        super().__init__(lease_tag=lease_tag, identity={"credential_id": credential_id}, **options)
 
     def rotate(self) -> RotationResult:
         try:

@@ -17,7 +17,6 @@ from airflow_provider_acedata.masking import fingerprint, mask
 from airflow_provider_acedata.platform_lock import abandoned_locks, created_at, revoke_marked
 from airflow_provider_acedata.rotation.protocol import STEPS, Rotation, RotationOptions
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
-from airflow_provider_acedata.token_stores import TokenStore
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -38,30 +37,17 @@ class PlatformTokenRotation(Rotation):
 
     :param keep_previous: how many previous tokens stay alive as a grace window.
     :param tag: the tag of the tokens this rotation creates (default :func:`rotation_tag`).
-    :param options: the lease's timing, the run's metadata, the log and a checkpoint (:class:`Rotation`).
+    :param options: the connection, the store and the frame's options (:class:`Rotation`).
     """
 
     what = "platform token"
 
-    def __init__(
-        self,
-        *,
-        conn_id: str,
-        token_store: TokenStore,
-        keep_previous: int = 0,
-        tag: str | None = None,
-        **options: Unpack[RotationOptions],
-    ) -> None:
-        self.conn_id = conn_id
+    def __init__(self, *, keep_previous: int = 0, tag: str | None = None, **options: Unpack[RotationOptions]) -> None:
+        conn_id = options["conn_id"]
         self.keep_previous = keep_previous
         self.tag = tag or rotation_tag(conn_id)
-        super().__init__(
-            hook=AceDataHook(conn_id),
-            token_store=token_store.for_connection(conn_id),
-            lease_tag=f"{self.tag}:lock",
-            identity={"conn_id": conn_id},
-            **options,
-        )
+        options["token_store"] = options["token_store"].for_connection(conn_id)
+        super().__init__(lease_tag=f"{self.tag}:lock", identity={"conn_id": conn_id}, **options)
         self._fresh: AceDataHook | None = None
 
     def preflight(self) -> None:

@@ -6,11 +6,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from airflow_provider_acedata.hooks.acedata import AceDataHook
 from airflow_provider_acedata.platform_lock import PlatformLock
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
 
 if TYPE_CHECKING:
-    from airflow_provider_acedata.hooks.acedata import AceDataHook
+    from typing_extensions import Required
+
     from airflow_provider_acedata.token_stores import TokenStore
 
 STEPS = ("leased", "identified", "created", "tested", "stored", "finished")
@@ -18,8 +20,10 @@ STEPS = ("leased", "identified", "created", "tested", "stored", "finished")
 
 
 class RotationOptions(TypedDict, total=False):
-    """What every rotation takes besides its secret and its store (see :class:`Rotation`)."""
+    """What every rotation takes, whatever it rotates (see :class:`Rotation`)."""
 
+    conn_id: Required[str]
+    token_store: Required[TokenStore]
     lease_ttl: float
     lease_wait: float
     lease_poll: float
@@ -31,7 +35,7 @@ class RotationOptions(TypedDict, total=False):
 class Rotation(ABC):
     """Run a rotation's steps under its lease, and close the hooks it opened.
 
-    :param hook: the hook family the rotation uses (its HTTP session is shared and closed at the end).
+    :param conn_id: the ``acedata`` connection; its hook family (one HTTP session) is closed at the end.
     :param token_store: where the new secret is written.
     :param lease_tag: the tag of the lease's lock tokens: one per rotated secret.
     :param identity: names the rotated secret in the lease's and the new secret's metadata.
@@ -49,7 +53,7 @@ class Rotation(ABC):
     def __init__(
         self,
         *,
-        hook: AceDataHook,
+        conn_id: str,
         token_store: TokenStore,
         lease_tag: str,
         identity: dict[str, str],
@@ -60,13 +64,14 @@ class Rotation(ABC):
         log: Any = None,
         checkpoint: Callable[[str], None] | None = None,
     ) -> None:
-        self.hook = hook
+        self.conn_id = conn_id
+        self.hook = AceDataHook(conn_id)
         self.store = token_store
         self.metadata = {**(metadata or {}), **identity}
         self.log = log
         self._checkpoint = checkpoint or (lambda step: None)
         self.lease = PlatformLock(
-            hook,
+            self.hook,
             tag=lease_tag,
             ttl=lease_ttl,
             wait=lease_wait,
