@@ -448,7 +448,7 @@ class RealAirflow:
             raise RealAirflowError(f"{method} {path} -> {resp.status_code}: {resp.text}")
         return resp.json() if resp.content else None
 
-    # ------------------------------------------------------------------ connections and variables
+    # ------------------------------------------------------------------ connections and stored rows
 
     def create_connection(
         self,
@@ -477,31 +477,19 @@ class RealAirflow:
         Reading the row and decrypting it with the deployment's Fernet key is what ``airflow connections
         get`` does, without the seconds an Airflow CLI process takes to start.
         """
-        row = self._row("SELECT password, is_encrypted FROM connection WHERE conn_id = ?", conn_id)
+        row = self.stored_row("SELECT password, is_encrypted FROM connection WHERE conn_id = ?", conn_id)
         if row is None:
             raise RealAirflowError(f"connection {conn_id!r} is not in the metadata database")
-        return self._decrypt(row[0], bool(row[1])) or ""
+        return self.decrypt(row[0], bool(row[1])) or ""
 
-    def set_variable(self, key: str, value: str) -> None:
-        """Create or overwrite a Variable through the REST API."""
-        path = f"/api/v2/variables/{quote(key, safe='')}"
-        resp = self.api("PATCH", path, json={"key": key, "value": value})
-        if resp.status_code == 404:
-            self._api_ok("POST", "/api/v2/variables", json={"key": key, "value": value})
-        elif not resp.ok:
-            raise RealAirflowError(f"PATCH {path} -> {resp.status_code}: {resp.text}")
-
-    def get_variable(self, key: str) -> str | None:
-        """The Variable's real value (REST masks sensitive keys), read from the metadata database; None if unset."""
-        row = self._row("SELECT val, is_encrypted FROM variable WHERE key = ?", key)
-        return None if row is None else self._decrypt(row[0], bool(row[1]))
-
-    def _row(self, query: str, *params: str) -> tuple[Any, ...] | None:
+    def stored_row(self, query: str, *params: object) -> tuple[Any, ...] | None:
+        """The first row ``query`` finds in the metadata database (secrets still encrypted), or None."""
         with contextlib.closing(sqlite3.connect(self.home / "airflow.db", timeout=10)) as db:
             row = db.execute(query, params).fetchone()
         return None if row is None else tuple(row)
 
-    def _decrypt(self, value: str | None, encrypted: bool) -> str | None:
+    def decrypt(self, value: str | None, encrypted: bool) -> str | None:
+        """A stored value in clear: decrypted with the deployment's Fernet key when ``encrypted``."""
         if value is None or not encrypted:
             return value
         from cryptography.fernet import Fernet

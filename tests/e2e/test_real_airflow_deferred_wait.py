@@ -7,10 +7,8 @@ the wait would outlive its 120 s timeout.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import closing
 from typing import Any
 from urllib.parse import quote
 
@@ -122,20 +120,16 @@ def test_connection_test_through_the_rest_api(real_airflow: Any, wait_platform: 
 
 def deferred_trigger_kwargs(airflow: Any, run_id: str, timeout: float = 60) -> str:
     """The trigger row's kwargs as stored (decrypted with the Fernet key if encrypted), read while deferred."""
-    from cryptography.fernet import Fernet
-
     path = f"/api/v2/dags/{quote(DAG_ID, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/wait_for_balance"
-    fernet = Fernet(airflow.env["AIRFLOW__CORE__FERNET_KEY"].encode())
     deadline = time.monotonic() + timeout
     instance: dict[str, Any] = {}
     while time.monotonic() < deadline:
         instance = airflow.api("GET", path).json()
         if instance.get("state") == "deferred" and instance.get("trigger"):
-            with closing(sqlite3.connect(airflow.home / "airflow.db", timeout=10)) as db:
-                rows = db.execute("SELECT kwargs FROM trigger WHERE id = ?", (instance["trigger"]["id"],)).fetchall()
-            if rows:
-                stored = str(rows[0][0])
-                return stored if stored.startswith("{") else fernet.decrypt(stored.encode()).decode()
+            row = airflow.stored_row("SELECT kwargs FROM trigger WHERE id = ?", instance["trigger"]["id"])
+            if row is not None:
+                stored = str(row[0])
+                return str(airflow.decrypt(stored, encrypted=not stored.startswith("{")))
         if instance.get("state") in ("success", "failed"):
             break
         time.sleep(0.2)
