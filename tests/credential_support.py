@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from airflow_provider_acedata.operators import CreateCredentialOperator, RotateCredentialOperator
 from airflow_provider_acedata.token_stores import TokenStore, TokenStoreError
 
 if TYPE_CHECKING:
@@ -36,11 +37,6 @@ class MemoryStore(TokenStore):
         return self.value
 
 
-def pushed(context: dict) -> dict:
-    """What a task pushed to XCom through the ``context`` fixture's mock task instance, by key."""
-    return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
-
-
 def credential(platform: FakeAceDataPlatform, credential_id: str) -> dict | None:
     """The platform's record of one API key, or None once it is deleted."""
     return next((c for c in platform.credentials() if c["id"] == credential_id), None)
@@ -56,3 +52,13 @@ def assert_no_key_in(platform: FakeAceDataPlatform, *texts: str) -> None:
     for key in (c["token"] for c in platform.credentials()):
         for text in texts:
             assert key not in text
+
+
+def create(application_id: str, **kwargs: Any) -> CreateCredentialOperator:
+    """A CreateCredentialOperator for this application."""
+    return CreateCredentialOperator(task_id="create_api_key", application_id=application_id, **kwargs)
+
+
+def rotate(credential_id: str, store: TokenStore, **kwargs: Any) -> RotateCredentialOperator:
+    """A RotateCredentialOperator for this key, writing to ``store``."""
+    return RotateCredentialOperator(task_id="rotate_api_key", credential_id=credential_id, token_store=store, **kwargs)

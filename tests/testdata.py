@@ -37,3 +37,8 @@ def raise_balance_after_reads(platform: Any, application_id: str, amount: float,
         return False
 
     platform.fail(predicate=on_request, times=None)
+
+
+def pushed(context: dict) -> dict:
+    """What a task pushed to XCom through the ``context`` fixture's mock task instance, by key."""
+    return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}

@@ -8,6 +8,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from testdata import pushed
 
 from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataDuplicationError, AceDataInputError
 from airflow_provider_acedata.hooks import AceDataHook
@@ -29,10 +30,6 @@ def lose_the_create_race(platform: FakeAceDataPlatform) -> None:
         body={"detail": "Application already exists.", "code": "duplication"},
         after_apply=True,
     )
-
-
-def pushed(context: dict) -> dict:
-    return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
 
 
 def create(**kwargs: Any) -> CreateApplicationOperator:

@@ -11,24 +11,17 @@ import time
 from unittest import mock
 
 import pytest
-from credential_support import MemoryStore, assert_no_key_in, credential, named, pushed
+from credential_support import MemoryStore, assert_no_key_in, create, credential, named, rotate
+from testdata import pushed
 
 from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataInputError
 from airflow_provider_acedata.links import AceDataApplicationLink
 from airflow_provider_acedata.operators import CreateCredentialOperator, RotateCredentialOperator
 from airflow_provider_acedata.platform_lock import LockError, PlatformLock
 from airflow_provider_acedata.testing import FakeAceDataPlatform
-from airflow_provider_acedata.token_stores import TokenStore, TokenStoreError
+from airflow_provider_acedata.token_stores import TokenStoreError
 
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
-
-
-def create(application_id: str, **kwargs) -> CreateCredentialOperator:
-    return CreateCredentialOperator(task_id="create_api_key", application_id=application_id, **kwargs)
-
-
-def rotate_op(credential_id: str, store: TokenStore, **kwargs) -> RotateCredentialOperator:
-    return RotateCredentialOperator(task_id="rotate_api_key", credential_id=credential_id, token_store=store, **kwargs)
 
 
 class TestCreateCredential:
@@ -128,9 +121,9 @@ class TestRotateCredentialOperator:
 
     def test_bad_input_fails_before_any_request(self, platform, context):
         with pytest.raises(AceDataInputError, match="credential_id"):
-            rotate_op("etl", MemoryStore()).execute(context)
+            rotate("etl", MemoryStore()).execute(context)
         with pytest.raises(AceDataInputError, match="strategy"):
-            rotate_op(APP_ID, MemoryStore(), strategy="swap").execute(context)
+            rotate(APP_ID, MemoryStore(), strategy="swap").execute(context)
         assert platform.requests == []
 
     def test_a_store_is_required(self):

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+from testdata import pushed
 
 from airflow_provider_acedata.exceptions import AceDataInputError
 from airflow_provider_acedata.operators import DeletePlatformTokenOperator, RotatePlatformTokenOperator
@@ -25,10 +26,6 @@ class ConnectionEnvStore(TokenStore):
 
     def load(self) -> str | None:
         return json.loads(os.environ[ENV])["password"]
-
-
-def pushed(context: dict) -> dict:
-    return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
 
 
 class TestRotatePlatformToken:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk import Asset
+from testdata import pushed
 
 from airflow_provider_acedata.exceptions import AceDataExportError, AceDataInputError, AceDataLowBalanceError
 from airflow_provider_acedata.operators import (
@@ -21,10 +22,6 @@ from airflow_provider_acedata.operators import (
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 END = START + timedelta(days=1)
 TICK = timedelta(microseconds=1)
-
-
-def pushed(context: dict) -> dict:
-    return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
 
 
 def ids_in(path: Path) -> list[str]:

@@ -9,24 +9,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from credential_support import MemoryStore, assert_no_key_in, credential, named, pushed
+from credential_support import MemoryStore, assert_no_key_in, create, credential, named, rotate
+from testdata import pushed
 
 from airflow_provider_acedata.exceptions import AceDataNotFoundError
 from airflow_provider_acedata.hooks import AceDataHook
-from airflow_provider_acedata.operators import CreateCredentialOperator, RotateCredentialOperator
 from airflow_provider_acedata.rotation import RotationError
 from airflow_provider_acedata.rotation.credential import ROTATED_FROM
-from airflow_provider_acedata.token_stores import TokenStore
 
 UUID_PATH = r"/credentials/[0-9a-f-]{36}$"
-
-
-def create(application_id: str, **kwargs) -> CreateCredentialOperator:
-    return CreateCredentialOperator(task_id="create_api_key", application_id=application_id, **kwargs)
-
-
-def rotate(credential_id: str, store: TokenStore, **kwargs) -> RotateCredentialOperator:
-    return RotateCredentialOperator(task_id="rotate_api_key", credential_id=credential_id, token_store=store, **kwargs)
 
 
 class TestRotateReplace:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
+from testdata import pushed
 
 from airflow_provider_acedata.exceptions import AceDataError, AceDataInputError, AceDataNotFoundError
 from airflow_provider_acedata.links import AceDataApplicationLink
@@ -21,10 +22,6 @@ def sensor(application_id: str, minimum: object = 100, **kwargs: object) -> Appl
     return ApplicationBalanceSensor(
         task_id="wait_for_balance", application_id=application_id, min_remaining_amount=minimum, **kwargs
     )
-
-
-def pushed(context: dict) -> dict:
-    return {c.kwargs["key"]: c.kwargs["value"] for c in context["ti"].xcom_push.call_args_list}
 
 
 class TestPoke:
