@@ -10,18 +10,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from unittest import mock
 
-import pytest
-from testdata import connection_json
-
-if TYPE_CHECKING:
-    from airflow_provider_acedata.testing import FakeAceDataPlatform
-
 _HOME = Path(tempfile.mkdtemp(prefix="acedata-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "example_dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+
+# Imported after the settings above: any of these may import Airflow, which reads them once.
+import pytest  # noqa: E402
+from testdata import connection_json  # noqa: E402
+
+if TYPE_CHECKING:
+    from airflow_provider_acedata.testing import FakeAceDataPlatform
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

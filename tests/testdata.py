@@ -1,7 +1,4 @@
-"""Constants and helpers shared by the hook tests (kept out of conftest.py, which is not importable).
-
-Importing it must not import Airflow: tests/conftest.py imports it before it sets AIRFLOW_HOME.
-"""
+"""Constants and helpers shared by the tests (kept out of conftest.py, which is not importable)."""
 
 from __future__ import annotations
 
