@@ -36,7 +36,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_acedata.operators.application",
                     "airflow_provider_acedata.operators.credential",
                     "airflow_provider_acedata.operators.platform_token",
-                    "airflow_provider_acedata.operators.usage",
+                    "airflow_provider_acedata.operators.export",
+                    "airflow_provider_acedata.operators.balance",
                 ],
             }
         ],

@@ -1,7 +1,18 @@
-"""Hooks of the Ace Data Cloud provider."""
+"""Hooks of the Ace Data Cloud provider; each module is imported when its hook is first used."""
 
 from __future__ import annotations
 
-from airflow_provider_acedata.hooks.acedata import AceDataHook
+from typing import TYPE_CHECKING
+
+from airflow_provider_acedata._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from airflow_provider_acedata.hooks.acedata import AceDataHook
 
 __all__ = ["AceDataHook"]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "AceDataHook": "acedata",
+    },
+)

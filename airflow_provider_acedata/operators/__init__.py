@@ -1,18 +1,20 @@
-"""Operators of the Ace Data Cloud provider."""
+"""Operators of the Ace Data Cloud provider; each module is imported when its operator is first used."""
 
 from __future__ import annotations
 
-from airflow_provider_acedata.operators.application import CreateApplicationOperator
-from airflow_provider_acedata.operators.credential import CreateCredentialOperator, RotateCredentialOperator
-from airflow_provider_acedata.operators.platform_token import (
-    DeletePlatformTokenOperator,
-    RotatePlatformTokenOperator,
-)
-from airflow_provider_acedata.operators.usage import (
-    ApplicationBalanceCheckOperator,
-    ExportOrdersOperator,
-    ExportUsageOperator,
-)
+from typing import TYPE_CHECKING
+
+from airflow_provider_acedata._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from airflow_provider_acedata.operators.application import CreateApplicationOperator
+    from airflow_provider_acedata.operators.balance import ApplicationBalanceCheckOperator
+    from airflow_provider_acedata.operators.credential import CreateCredentialOperator, RotateCredentialOperator
+    from airflow_provider_acedata.operators.export import ExportOrdersOperator, ExportUsageOperator
+    from airflow_provider_acedata.operators.platform_token import (
+        DeletePlatformTokenOperator,
+        RotatePlatformTokenOperator,
+    )
 
 __all__ = [
     "ApplicationBalanceCheckOperator",
@@ -24,3 +26,16 @@ __all__ = [
     "RotateCredentialOperator",
     "RotatePlatformTokenOperator",
 ]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "CreateApplicationOperator": "application",
+        "ApplicationBalanceCheckOperator": "balance",
+        "CreateCredentialOperator": "credential",
+        "RotateCredentialOperator": "credential",
+        "ExportOrdersOperator": "export",
+        "ExportUsageOperator": "export",
+        "DeletePlatformTokenOperator": "platform_token",
+        "RotatePlatformTokenOperator": "platform_token",
+    },
+)

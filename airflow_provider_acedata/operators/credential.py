@@ -10,7 +10,6 @@ from airflow_provider_acedata.exceptions import AceDataConflictError
 from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
 from airflow_provider_acedata.masking import fingerprint
 from airflow_provider_acedata.operators._context import run_metadata
-from airflow_provider_acedata.rotation.report import RotationError
 from airflow_provider_acedata.validation import (
     optional_datetime,
     require_choice,
@@ -30,8 +29,14 @@ if TYPE_CHECKING:
 IF_EXISTS = ("reuse", "fail", "create")
 SUMMARY_KEYS = ("id", "name", "application_id", "limited_amount", "expired_at")
 
-CredentialRotationError = RotationError
-"""The 0.1.0 name of the error a stopped API-key rotation raises."""
+
+def __getattr__(name: str) -> Any:
+    """``CredentialRotationError``, the 0.1.0 name of ``RotationError``, imported only when asked for."""
+    if name == "CredentialRotationError":
+        from airflow_provider_acedata.rotation.report import RotationError
+
+        return RotationError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _summary(credential: dict[str, Any], **extra: Any) -> dict[str, Any]:

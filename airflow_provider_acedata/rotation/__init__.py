@@ -6,12 +6,17 @@ a store that fails (:mod:`.protocol`) and end with the same report (:mod:`.repor
 
 from __future__ import annotations
 
-from airflow_provider_acedata.rotation.credential import CredentialRotation
-from airflow_provider_acedata.rotation.platform_token import STEPS, PlatformTokenRotation, rotation_tag
-from airflow_provider_acedata.rotation.report import RotationError, RotationResult
+from typing import TYPE_CHECKING
 
-TokenRotation = PlatformTokenRotation
-"""The 0.1.0 name of :class:`PlatformTokenRotation`."""
+from airflow_provider_acedata._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from airflow_provider_acedata.rotation.credential import CredentialRotation
+    from airflow_provider_acedata.rotation.platform_token import PlatformTokenRotation, rotation_tag
+    from airflow_provider_acedata.rotation.protocol import STEPS
+    from airflow_provider_acedata.rotation.report import RotationError, RotationResult
+
+    TokenRotation = PlatformTokenRotation
 
 __all__ = [
     "STEPS",
@@ -22,3 +27,19 @@ __all__ = [
     "TokenRotation",
     "rotation_tag",
 ]
+_exported = lazy_exports(
+    __name__,
+    {
+        "STEPS": "protocol",
+        "CredentialRotation": "credential",
+        "PlatformTokenRotation": "platform_token",
+        "RotationError": "report",
+        "RotationResult": "report",
+        "rotation_tag": "platform_token",
+    },
+)
+
+
+def __getattr__(name: str) -> object:
+    """Import on first use; ``TokenRotation`` is the 0.1.0 name of :class:`PlatformTokenRotation`."""
+    return _exported("PlatformTokenRotation" if name == "TokenRotation" else name)

@@ -1,7 +1,18 @@
-"""Triggers of the Ace Data Cloud provider (run by Airflow's triggerer for deferrable operators)."""
+"""Triggers of the Ace Data Cloud provider, run by Airflow's triggerer; each imported when first used."""
 
 from __future__ import annotations
 
-from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger
+from typing import TYPE_CHECKING
+
+from airflow_provider_acedata._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger
 
 __all__ = ["ApplicationBalanceTrigger"]
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "ApplicationBalanceTrigger": "balance",
+    },
+)
