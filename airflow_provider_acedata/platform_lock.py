@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataAuthenticationError, AceDataError
+from airflow_provider_acedata.records import created_at
 
 if TYPE_CHECKING:
     from airflow_provider_acedata.hooks.acedata import AceDataHook
@@ -66,11 +67,6 @@ def revoke_marked(hook: AceDataHook, *, tag: str, key: str, value: str) -> list[
     except AceDataError:
         return []
     return marked
-
-
-def created_at(token: dict[str, Any]) -> datetime:
-    """The server's creation time of a platform token."""
-    return datetime.fromisoformat(str(token["created_at"]).replace("Z", "+00:00"))
 
 
 def _lock_ttl(lock: dict[str, Any], default: float) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -45,12 +44,5 @@ def order_record(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def created_at(record: dict[str, Any]) -> datetime:
-    """A record's ``created_at`` as an aware datetime."""
+    """A record's ``created_at`` (a call record, an order, a platform token) as an aware datetime."""
     return datetime.fromisoformat(str(record["created_at"]).replace("Z", "+00:00"))
-
-
-def within(records: Iterator[dict[str, Any]], start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
-    """The records created in ``[start, end)``: the platform's edges are not trusted either way."""
-    for record in records:
-        if start <= created_at(record) < end:
-            yield record

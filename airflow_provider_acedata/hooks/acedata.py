@@ -29,14 +29,12 @@ from airflow_provider_acedata.hooks._http import (
     redact,
 )
 from airflow_provider_acedata.masking import mask, without_secrets
-from airflow_provider_acedata.records import created_at, order_record, usage_record, within
+from airflow_provider_acedata.queries import ORDERS_PATH, USAGE_PATH, RecordQuery, order_query, usage_query
+from airflow_provider_acedata.records import created_at, order_record, usage_record
 from airflow_provider_acedata.validation import (
-    ORDER_STATES,
     SERVICE_TYPES,
     application_key,
-    optional_choices,
     optional_datetime,
-    optional_status_codes,
     optional_uuids,
     platform_time,
     require_choice,
@@ -57,6 +55,9 @@ _Number = TypeVar("_Number", int, float)
 if TYPE_CHECKING:
     import requests
     from airflow.sdk import Connection
+    from typing_extensions import Unpack
+
+    from airflow_provider_acedata.queries import OrderFilters, UsageFilters
 
 PAGE_SIZE = 100
 ROTATE_UNSUPPORTED_STATUSES = frozenset({404, 405})
@@ -502,50 +503,23 @@ class AceDataHook(BaseHook):
 
     # -- monitoring -------------------------------------------------------------------------------
 
-    def iter_usage(
-        self,
-        *,
-        created_at_from: str | datetime,
-        created_at_to: str | datetime,
-        application_id: str | list[str] | None = None,
-        service_id: str | list[str] | None = None,
-        credential_id: str | list[str] | None = None,
-        api_id: str | list[str] | None = None,
-        status_code: int | str | list[int | str] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Yield this account's call records created in ``[from, to)``, oldest first, one page held.
+    def iter_usage(self, **filters: Unpack[UsageFilters]) -> Iterator[dict[str, Any]]:
+        """Yield this account's call records created in ``[created_at_from, created_at_to)``, oldest first.
 
-        Credentials come as ``{id, name}`` and token-like values are blanked before a record leaves the hook.
+        One page is held at a time; credentials come as ``{id, name}`` and token-like values are blanked
+        before a record leaves the hook. Filters: ``application_id``, ``service_id``, ``credential_id``,
+        ``api_id``, ``status_code`` (each one value or a list).
         """
-        start, end = require_interval(
-            created_at_from, created_at_to, start_field="created_at_from", end_field="created_at_to"
-        )
-        params = self._usage_params(start, end, application_id, service_id, credential_id, api_id, status_code)
-        records = self._paginate("/usage/apis/", {**params, "ordering": "created_at"})
-        return (usage_record(record) for record in within(records, start, end))
+        return self.iter_records(usage_query(**filters))
 
-    def count_usage(
-        self,
-        *,
-        created_at_from: str | datetime,
-        created_at_to: str | datetime,
-        application_id: str | list[str] | None = None,
-        service_id: str | list[str] | None = None,
-        credential_id: str | list[str] | None = None,
-        api_id: str | list[str] | None = None,
-        status_code: int | str | list[int | str] | None = None,
-    ) -> int:
-        """How many call records the platform counts in ``[from, to)`` (what ``iter_usage`` should yield)."""
-        start, end = require_interval(
-            created_at_from, created_at_to, start_field="created_at_from", end_field="created_at_to"
-        )
-        params = self._usage_params(start, end, application_id, service_id, credential_id, api_id, status_code)
-        return self._count_before("/usage/apis/", params, end)
+    def count_usage(self, **filters: Unpack[UsageFilters]) -> int:
+        """How many call records the platform counts for ``iter_usage``'s filters (what it should yield)."""
+        return self.count_records(usage_query(**filters))
 
     def get_usage(self, usage_id: str) -> dict[str, Any]:
         """Return one call record (``GET /usage/apis/{id}``), credential as ``{id, name}``."""
         usage_id = require_uuid("usage_id", usage_id)
-        return usage_record(cast("dict[str, Any]", self._request("GET", f"/usage/apis/{usage_id}")))
+        return usage_record(cast("dict[str, Any]", self._request("GET", f"{USAGE_PATH}{usage_id}")))
 
     def aggregate_usage(
         self, *, start_time: str | datetime, end_time: str | datetime, timezone: str = "UTC", **filters: Any
@@ -566,88 +540,37 @@ class AceDataHook(BaseHook):
         for name, value in filters.items():
             params[name] = optional_uuids(name, value)
         params["user_id"] = self.user_id
-        return cast("dict[str, Any]", self._request("GET", "/usage/apis/aggregate/", params=params))
+        return cast("dict[str, Any]", self._request("GET", f"{USAGE_PATH}aggregate/", params=params))
 
-    def iter_orders(
-        self,
-        *,
-        state: str | list[str] | None = None,
-        created_at_from: str | datetime | None = None,
-        created_at_to: str | datetime | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Yield this account's orders, oldest first, ``pay_url``/``pay_id`` blanked; bounds form ``[from, to)``."""
-        params, start, end = self._order_params(state, created_at_from, created_at_to)
-        records: Iterator[dict[str, Any]] = self._paginate("/orders/", {**params, "ordering": "created_at"})
-        if start is not None and end is not None:
-            records = within(records, start, end)
-        return (order_record(record) for record in records)
+    def iter_orders(self, **filters: Unpack[OrderFilters]) -> Iterator[dict[str, Any]]:
+        """Yield this account's orders, oldest first, ``pay_url``/``pay_id`` blanked.
 
-    def count_orders(
-        self,
-        *,
-        state: str | list[str] | None = None,
-        created_at_from: str | datetime,
-        created_at_to: str | datetime,
-    ) -> int:
-        """How many orders the platform counts in ``[from, to)`` (what ``iter_orders`` should yield)."""
-        params, _, end = self._order_params(state, created_at_from, created_at_to)
-        assert end is not None
-        return self._count_before("/orders/", params, end)
+        Filters: ``state`` (one or a list), and ``created_at_from``/``created_at_to`` together, ``[from, to)``.
+        """
+        return self.iter_records(order_query(**filters))
+
+    def count_orders(self, **filters: Unpack[OrderFilters]) -> int:
+        """How many orders the platform counts in ``[created_at_from, created_at_to)`` (what ``iter_orders`` yields)."""
+        return self.count_records(order_query(**filters))
 
     def get_order(self, order_id: str) -> dict[str, Any]:
         """Return one order (``GET /orders/{id}``) with ``pay_url``/``pay_id`` blanked."""
         order_id = require_uuid("order_id", order_id)
-        return order_record(cast("dict[str, Any]", self._request("GET", f"/orders/{order_id}")))
+        return order_record(cast("dict[str, Any]", self._request("GET", f"{ORDERS_PATH}{order_id}")))
 
-    def _usage_params(
-        self,
-        start: datetime,
-        end: datetime,
-        application_id: object,
-        service_id: object,
-        credential_id: object,
-        api_id: object,
-        status_code: object,
-    ) -> dict[str, Any]:
-        return {
-            "created_at_from": platform_time(start),
-            "created_at_to": platform_time(end),
-            "application_id": optional_uuids("application_id", application_id),
-            "service_id": optional_uuids("service_id", service_id),
-            "credential_id": optional_uuids("credential_id", credential_id),
-            "api_id": optional_uuids("api_id", api_id),
-            "status_code": optional_status_codes("status_code", status_code),
-            "user_id": self.user_id,
-        }
+    def iter_records(self, query: RecordQuery) -> Iterator[dict[str, Any]]:
+        """Yield the records of a monitoring query, oldest first, one page held, secrets blanked."""
+        return query.within(self._paginate(query.path, {**query.params(self.user_id), "ordering": "created_at"}))
 
-    def _order_params(
-        self, state: object, created_at_from: object, created_at_to: object
-    ) -> tuple[dict[str, Any], datetime | None, datetime | None]:
-        states = optional_choices("state", state, ORDER_STATES)
-        start = end = None
-        if created_at_from not in (None, "") and created_at_to not in (None, ""):
-            start, end = require_interval(
-                created_at_from, created_at_to, start_field="created_at_from", end_field="created_at_to"
-            )
-        elif created_at_from not in (None, "") or created_at_to not in (None, ""):
-            raise AceDataInputError(
-                "created_at_from and created_at_to must be given together (the interval [from, to))"
-            )
-        params = {
-            "state": states,
-            "created_at_from": None if start is None else platform_time(start),
-            "created_at_to": None if end is None else platform_time(end),
-            "user_id": self.user_id,
-        }
-        return params, start, end
-
-    def _count_before(self, path: str, params: Mapping[str, Any], end: datetime) -> int:
-        """The platform's ``count`` for a query, less records at exactly ``end`` (an inclusive ``created_at_to``)."""
-        query = {key: value for key, value in params.items() if value is not None}
-        page = self._request("GET", path, params={**query, "limit": 1, "offset": 0})
+    def count_records(self, query: RecordQuery) -> int:
+        """The platform's ``count`` for a query, less records at exactly its end (an inclusive ``created_at_to``)."""
+        if query.end is None:
+            raise AceDataInputError("Counting records needs an interval [created_at_from, created_at_to)")
+        params = query.params(self.user_id)
+        page = self._request("GET", query.path, params={**params, "limit": 1, "offset": 0})
         count = int(page["count"])
-        for record in self._paginate(path, {**query, "ordering": "-created_at"}):
-            if created_at(record) < end:
+        for record in self._paginate(query.path, {**params, "ordering": "-created_at"}):
+            if created_at(record) < query.end:
                 break
             count -= 1
         return count

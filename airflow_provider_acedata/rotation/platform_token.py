@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_acedata.exceptions import AceDataError
 from airflow_provider_acedata.hooks.acedata import AceDataHook
 from airflow_provider_acedata.masking import fingerprint, mask
-from airflow_provider_acedata.platform_lock import abandoned_locks, created_at, revoke_marked
+from airflow_provider_acedata.platform_lock import abandoned_locks, revoke_marked
+from airflow_provider_acedata.records import created_at
 from airflow_provider_acedata.rotation.protocol import STEPS, Rotation, RotationOptions
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
 
