@@ -6,6 +6,7 @@ A query is built (and its input checked) before any request; the hook sends it. 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -58,6 +59,18 @@ class RecordQuery:
     def between(self, start: datetime, end: datetime) -> RecordQuery:
         """The same query over ``[start, end)``."""
         return replace(self, start=start, end=end)
+
+    def split(self, parts: int) -> list[RecordQuery]:
+        """The query over ``parts`` consecutive sub-intervals of equal length covering ``[start, end)``, in order.
+
+        Boundaries are rounded to the microsecond (the platform's resolution); an interval shorter than
+        ``parts`` microseconds gives fewer, non-empty parts.
+        """
+        if self.start is None or self.end is None or parts <= 1:
+            return [self]
+        step = (self.end - self.start) / parts
+        edges = [self.start + step * number for number in range(parts)] + [self.end]
+        return [self.between(lo, hi) for lo, hi in itertools.pairwise(edges) if lo < hi]
 
     def within(self, records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """The records created in ``[start, end)``, shaped: the platform's edges are not trusted either way."""

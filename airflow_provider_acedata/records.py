@@ -1,14 +1,21 @@
-"""What call records and orders may carry out of the hook: token-like values and payment links blanked."""
+"""What call records and orders may carry out of the hook: token-like values and payment links blanked.
+
+Records are shaped in place: the hook owns each decoded page, and an export of a million records should
+not copy each one again. A key's verdict (token-like or not) is computed once per process, since the
+same dozen keys repeat in every record.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 _TOKEN_LIKE = ("token", "secret", "password", "api_key", "apikey", "authorization")
 ORDER_SECRET_KEYS = frozenset({"pay_url", "pay_id"})
 
 
+@lru_cache(maxsize=4096)
 def _is_token_like(key: str) -> bool:
     lowered = key.lower()
     return any(part in lowered for part in _TOKEN_LIKE)
@@ -26,21 +33,36 @@ def blank_token_like(payload: Any) -> Any:
     return payload
 
 
+def _blank_in_place(payload: Any) -> None:
+    """Replace, inside ``payload`` itself, every string under a token-like key by None."""
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if isinstance(value, str):
+                if _is_token_like(key):
+                    payload[key] = None
+            elif isinstance(value, dict | list):
+                _blank_in_place(value)
+    elif isinstance(payload, list):
+        for item in payload:
+            if isinstance(item, dict | list):
+                _blank_in_place(item)
+
+
 def usage_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A call record safe to write out: credential reduced to ``{id, name}``, token-like values blanked."""
-    shaped = blank_token_like(record)
-    credential = shaped.get("credential")
+    """The call record, shaped in place and returned: credential as ``{id, name}``, token-like values blanked."""
+    credential = record.get("credential")
     if isinstance(credential, dict):
-        shaped["credential"] = {"id": credential.get("id"), "name": credential.get("name")}
-    return dict(shaped)
+        record["credential"] = {"id": credential.get("id"), "name": credential.get("name")}
+    _blank_in_place(record)
+    return record
 
 
 def order_record(record: dict[str, Any]) -> dict[str, Any]:
-    """An order safe to write out: ``pay_url``, ``pay_id`` and token-like values blanked."""
-    shaped = dict(blank_token_like(record))
-    for key in ORDER_SECRET_KEYS & shaped.keys():
-        shaped[key] = None
-    return shaped
+    """The order, shaped in place and returned: ``pay_url``, ``pay_id`` and token-like values blanked."""
+    _blank_in_place(record)
+    for key in ORDER_SECRET_KEYS & record.keys():
+        record[key] = None
+    return record
 
 
 def created_at(record: dict[str, Any]) -> datetime:

@@ -559,21 +559,61 @@ class AceDataHook(BaseHook):
         return order_record(cast("dict[str, Any]", self._request("GET", f"{ORDERS_PATH}{order_id}")))
 
     def iter_records(self, query: RecordQuery) -> Iterator[dict[str, Any]]:
-        """Yield the records of a monitoring query, oldest first, one page held, secrets blanked."""
-        return query.within(self._paginate(query.path, {**query.params(self.user_id), "ordering": "created_at"}))
+        """Yield the records of a monitoring query, oldest first, one page held, secrets blanked.
+
+        Each record is shaped in place as its page arrives (no copy): the pages are the hook's own.
+        """
+        return query.within(self._pages(query.path, {**query.params(self.user_id), "ordering": "created_at"}))
 
     def count_records(self, query: RecordQuery) -> int:
-        """The platform's ``count`` for a query, less records at exactly its end (an inclusive ``created_at_to``)."""
-        if query.end is None:
-            raise AceDataInputError("Counting records needs an interval [created_at_from, created_at_to)")
-        params = query.params(self.user_id)
-        page = self._request("GET", query.path, params={**params, "limit": 1, "offset": 0})
-        count = int(page["count"])
-        for record in self._paginate(query.path, {**params, "ordering": "-created_at"}):
-            if created_at(record) < query.end:
+        """How many records the platform holds in the query's interval ``[start, end)``: one request, usually.
+
+        The count comes with the newest record of ``[start, end]`` (``ordering=-created_at``, ``limit=1``).
+        Only when that record sits at exactly ``end`` (the platform read ``created_at_to`` as inclusive) are
+        the records at the edge paged and taken off.
+        """
+        params = self._count_params(query)
+        page = self._request("GET", query.path, params={**params, "limit": 1, "offset": 0}, mask_secrets=False)
+        count, newest = _count_and_newest(page)
+        if newest is None or newest < cast("datetime", query.end):
+            return count
+        for record in self._pages(query.path, params):
+            if created_at(record) < cast("datetime", query.end):
                 break
             count -= 1
         return count
+
+    async def acount_records(self, query: RecordQuery) -> int:
+        """The async twin of ``count_records``, for triggers (the same requests, on the event loop)."""
+        params = self._count_params(query, await self._auser_id())
+        page = await self._arequest("GET", query.path, params={**params, "limit": 1, "offset": 0})
+        count, newest = _count_and_newest(page)
+        offset = 0
+        while newest is not None and newest >= cast("datetime", query.end):
+            page = await self._arequest("GET", query.path, params={**params, "limit": PAGE_SIZE, "offset": offset})
+            items = page.get("items") or []
+            for record in items:
+                if created_at(record) < cast("datetime", query.end):
+                    return count
+                count -= 1
+            offset += len(items)
+            if not items or offset >= int(page.get("count") or 0):
+                break
+        return count
+
+    def _count_params(self, query: RecordQuery, user_id: str | None = None) -> dict[str, Any]:
+        if query.start is None or query.end is None:
+            raise AceDataInputError("Counting records needs an interval [created_at_from, created_at_to)")
+        return {**query.params(user_id or self.user_id), "ordering": "-created_at"}
+
+    async def _auser_id(self) -> str:
+        """The account's id without blocking the event loop: ``GET /platform-tokens/me/`` once per hook."""
+        known = self.__dict__.get("user_id") or self.__dict__.get("_user_id")
+        if known:
+            return str(known)
+        user_id = str((await self._arequest("GET", "/platform-tokens/me/"))["id"])
+        self.user_id = user_id
+        return user_id
 
     # -- Airflow UI -------------------------------------------------------------------------------
 
@@ -687,6 +727,12 @@ class AceDataHook(BaseHook):
                 f"{self._label[:1].upper()}{self._label[1:]}: extra {name!r} must be >= {minimum:g}, got {value!r}"
             )
         return number
+
+
+def _count_and_newest(page: Mapping[str, Any]) -> tuple[int, datetime | None]:
+    """A newest-first page's ``count`` and the ``created_at`` of its first record (None when empty)."""
+    items = page.get("items") or []
+    return int(page["count"]), created_at(items[0]) if items else None
 
 
 def remaining_amount(application: Mapping[str, Any]) -> float:
