@@ -65,9 +65,9 @@ lint: $(STAMP)
 package-check: $(STAMP)
 	.ci/check_wheel.sh requirements/lock.txt
 
-# The oldest supported Airflow: hook, token-store and provider-info unit tests and the wheel check against it.
+# The oldest supported Airflow: hook, token-store, provider-info and export-period unit tests and the wheel check.
 test-oldest: $(OLDEST_STAMP)
-	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_provider_info.py tests/test_token_stores.py
+	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_provider_info.py tests/test_token_stores.py tests/test_periods.py
 	.ci/check_wheel.sh requirements/lock-oldest.txt
 
 # Chromium (Debian) and playwright-core (npm) for tests/e2e/test_connection_form.py. Without root or apt

@@ -14,7 +14,7 @@ gives its runs, so a DAG exports each period once whichever setting it runs unde
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from airflow_provider_acedata.exceptions import AceDataInputError
@@ -69,22 +69,28 @@ def previous_period(context: Mapping[str, Any]) -> tuple[datetime, datetime]:
 
 def cron_period(schedule: TriggerSchedule, moment: datetime) -> tuple[datetime, datetime]:
     """``[previous fire, last fire)``: the last fire time at or before ``moment`` and the one before it (UTC)."""
-    from croniter import croniter  # type: ignore[import-untyped]  # no stubs; Airflow's own dependency
-
     zone = schedule.timezone or timezone.utc
-    local = moment.astimezone(zone)
-    ends = [_fire_at_or_before(croniter, expression, local) for expression in schedule.crons]
-    end = max(ends)
-    start = max(croniter(expression, end).get_prev(datetime) for expression in schedule.crons)
+    end = max(_previous_fire(expression, zone, moment, inclusive=True) for expression in schedule.crons)
+    start = max(_previous_fire(expression, zone, end, inclusive=False) for expression in schedule.crons)
     return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
-def _fire_at_or_before(croniter: Any, expression: str, moment: datetime) -> datetime:
-    """The latest fire time of ``expression`` at or before ``moment`` (croniter's ``get_prev`` is strictly before)."""
-    fire: datetime = croniter(expression, moment + _ONE_SECOND).get_prev(datetime)
-    while fire > moment:
+def _previous_fire(expression: str, zone: tzinfo, moment: datetime, *, inclusive: bool) -> datetime:
+    """The latest fire time of ``expression`` before ``moment`` (or at it, when ``inclusive``), DST-safe.
+
+    As Airflow's own cron timetables do: fires are found on the local wall clock (naive), then placed in
+    the zone; a cron that fires every hour is stepped back by elapsed time instead, so that it neither
+    skips nor repeats the hour a DST change adds or removes.
+    """
+    from croniter import croniter  # type: ignore[import-untyped]  # no stubs; Airflow's own dependency
+
+    naive = moment.astimezone(zone).replace(tzinfo=None)
+    fire: datetime = croniter(expression, naive + _ONE_SECOND if inclusive else naive).get_prev(datetime)
+    while fire > naive or (not inclusive and fire == naive):
         fire = croniter(expression, fire).get_prev(datetime)
-    return fire
+    if croniter(expression).expanded[1] == ["*"]:
+        return moment - (naive - fire)
+    return fire.replace(tzinfo=zone)
 
 
 def _is_the_runs_empty_interval(start: object, end: object, context: Mapping[str, Any]) -> bool:
