@@ -43,15 +43,19 @@ def rendered(ctx: dict) -> tuple[str, str]:
     return str(ctx["data_interval_start"]), str(ctx["data_interval_end"])
 
 
+def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(2026, 3 if day < 28 else 2, day, hour, minute, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("schedule", "moment", "period"),
     [
-        ("@daily", MIDNIGHT, (MIDNIGHT - timedelta(days=1), MIDNIGHT)),
-        ("@hourly", datetime(2026, 3, 2, 7, tzinfo=UTC), (datetime(2026, 3, 2, 6, tzinfo=UTC), datetime(2026, 3, 2, 7, tzinfo=UTC))),
-        ("30 2 * * 1-5", datetime(2026, 3, 2, 2, 30, tzinfo=UTC), (datetime(2026, 2, 27, 2, 30, tzinfo=UTC), datetime(2026, 3, 2, 2, 30, tzinfo=UTC))),
-        (timedelta(hours=6), datetime(2026, 3, 2, 6, 15, tzinfo=UTC), (datetime(2026, 3, 2, 0, 15, tzinfo=UTC), datetime(2026, 3, 2, 6, 15, tzinfo=UTC))),
+        ("@daily", at(2), (at(1), at(2))),
+        ("@hourly", at(2, 7), (at(2, 6), at(2, 7))),
+        ("30 2 * * 1-5", at(2, 2, 30), (at(27, 2, 30), at(2, 2, 30))),  # Monday: the period starts on Friday
+        (timedelta(hours=6), at(2, 6, 15), (at(2, 0, 15), at(2, 6, 15))),
     ],
-)  # fmt: skip
+)
 def test_a_scheduled_run_with_an_empty_interval_exports_the_period_that_ended(schedule, moment, period):
     ctx = context(schedule, "scheduled", interval=(moment, moment), run_after=moment)
 
@@ -113,7 +117,7 @@ def test_an_explicit_empty_interval_is_refused_not_replaced():
     ctx = context("@daily", "scheduled", interval=(MIDNIGHT, MIDNIGHT), run_after=MIDNIGHT)
     other = MIDNIGHT - timedelta(days=3)
 
-    with pytest.raises(AceDataInputError, match="end .* must be after start"):
+    with pytest.raises(AceDataInputError, match=r"end .* must be after start"):
         export_interval(other, other, ctx, now=NOW)
 
 

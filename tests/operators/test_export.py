@@ -7,6 +7,7 @@ import json
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from airflow.sdk import Asset
@@ -176,3 +177,122 @@ def test_orders_unknown_state_fails_before_any_request(platform, tmp_path, conte
         operator.execute(context)
 
     assert platform.requests == []
+
+
+def list_requests(platform) -> list:
+    return platform.calls("GET", r"/usage/apis/$")
+
+
+@pytest.mark.parametrize("count", [0, 99, 100, 797])
+def test_an_export_of_n_records_makes_at_most_ceil_n_over_100_plus_3_list_requests(
+    platform, app_id, tmp_path, context, count
+):
+    platform.add_usage(app_id, count=count, start=START, end=END)
+    platform.clear_requests()
+
+    export(tmp_path).execute(context)
+
+    assert pushed(context)["records"] == count
+    assert len(list_requests(platform)) <= -(-count // 100) + 3
+    counts = [r for r in list_requests(platform) if r.query.get("limit") == ["1"]]
+    assert len(counts) == 2  # one count before, one after: each a single request
+
+
+def test_a_count_pages_the_edge_only_when_the_platform_returns_records_at_exactly_the_end(
+    platform, app_id, tmp_path, context
+):
+    platform.add_usage(app_id, count=250, start=START, end=END)
+    platform.add_usage(app_id, count=3, start=END, end=END + TICK, seed=1)  # at exactly END: inclusive _to shows them
+    platform.clear_requests()
+
+    export(tmp_path).execute(context)
+
+    assert pushed(context)["records"] == 250
+    newest_first = [r for r in list_requests(platform) if r.query.get("ordering") == ["-created_at"]]
+    assert [r.query["limit"] for r in newest_first] == [["1"], ["100"], ["1"], ["100"]]
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "csv"])
+def test_parallel_parts_write_the_same_file_as_one_stream(platform, interval, tmp_path, context, file_format):
+    one = ExportUsageOperator(
+        task_id="one", destination=f"file://{tmp_path}/one.{file_format}", start=START, end=END, format=file_format
+    )
+    four = ExportUsageOperator(
+        task_id="four",
+        destination=f"file://{tmp_path}/four.{file_format}",
+        start=START,
+        end=END,
+        format=file_format,
+        parallelism=4,
+    )
+
+    one.execute(context)
+    platform.clear_requests()
+    four.execute(context)
+
+    assert (tmp_path / f"four.{file_format}").read_text() == (tmp_path / f"one.{file_format}").read_text()
+    assert pushed(context)["records"] == 250
+    counted = {(r.query["created_at_from"][0], r.query["created_at_to"][0]) for r in list_requests(platform)}
+    assert len(counted) == 4  # each quarter of the day read and counted on its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"four.{file_format}", f"one.{file_format}"]
+
+
+def test_a_part_whose_records_move_fails_the_export_and_leaves_the_file(platform, interval, tmp_path, context):
+    target = tmp_path / "usage.jsonl"
+    target.write_text("yesterday's good file\n")
+    platform.insert_while_listing("usage", per_page=1, at=lambda: START + timedelta(hours=20))
+
+    with pytest.raises(AceDataExportError, match=r"interval changed|listed twice"):
+        export(tmp_path, parallelism=4).execute(context)
+
+    assert target.read_text() == "yesterday's good file\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["usage.jsonl"]
+
+
+@pytest.mark.parametrize("parallelism", [0, 11, "4", 2.5, True])
+def test_bad_parallelism_fails_before_any_request(platform, tmp_path, context, parallelism):
+    with pytest.raises(AceDataInputError, match="parallelism"):
+        export(tmp_path, parallelism=parallelism).execute(context)
+
+    assert platform.requests == []
+
+
+def test_destination_names_the_period_a_scheduled_run_with_an_empty_interval_exports(platform, app_id, tmp_path):
+    from types import SimpleNamespace
+
+    from airflow.sdk import DAG
+
+    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    with DAG("daily_export", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)) as dag:
+        operator = ExportUsageOperator(
+            task_id="export_usage", destination=f"file://{tmp_path}/usage-{{{{ export_start | ds }}}}.jsonl"
+        )
+    context = {
+        "dag": dag,
+        "dag_run": SimpleNamespace(run_type="scheduled", run_after=midnight),
+        "data_interval_start": midnight,
+        "data_interval_end": midnight,
+        "logical_date": midnight,
+        "ti": mock.MagicMock(),
+    }
+    yesterday = midnight - timedelta(days=1)
+    platform.add_usage(app_id, count=30, start=yesterday, end=midnight)
+
+    operator.render_template_fields(context)
+    operator.execute(context)
+
+    assert operator.destination == f"file://{tmp_path}/usage-{yesterday:%Y-%m-%d}.jsonl"
+    assert (operator.start, operator.end) == (yesterday, midnight)
+    assert len(ids_in(tmp_path / f"usage-{yesterday:%Y-%m-%d}.jsonl")) == 30
+
+
+def test_lineage_names_the_platform_and_exactly_the_final_file(platform, interval, tmp_path, context):
+    operator = export(tmp_path)
+    operator.execute(context)
+
+    lineage = operator.get_openlineage_facets_on_complete(context["ti"])
+
+    [source] = lineage.inputs
+    assert (source.namespace, source.name) == (platform.url, "api/v1/usage/apis")
+    [target] = lineage.outputs
+    assert (target.namespace, target.name) == ("file", f"{tmp_path}/usage.jsonl".lstrip("/"))
