@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 HEARTBEAT_SECONDS = 300.0
 MIN_POKE_INTERVAL = 0.01
+#: How long past ``end_time`` a read in flight may still answer before the timeout event fires without it.
+FINAL_READ_GRACE = 0.5
 
 
 class ApplicationBalanceTrigger(BaseTrigger):
@@ -24,6 +26,8 @@ class ApplicationBalanceTrigger(BaseTrigger):
     failure. Reads are natively async (one ``httpx`` client per trigger, closed when it ends or is
     cancelled), so a thousand waits share the triggerer's event loop without a thread each. Reads keep
     to their schedule (one every ``poke_interval`` from the first), however slow the platform answers.
+    The timeout event fires on time: a read still in flight at ``end_time`` (a slow platform, retries, a
+    ``Retry-After``) gets ``FINAL_READ_GRACE`` seconds more, then it is cancelled.
 
     Only the connection id, the application id and numbers are serialized: never a token.
     """
@@ -80,18 +84,15 @@ class ApplicationBalanceTrigger(BaseTrigger):
         seen: float | None = None
         logged_at = 0.0
         while True:
-            amount = await hook.aget_remaining_amount(self.application_id)
+            try:
+                amount = await self._read(hook)
+            except asyncio.TimeoutError:
+                return self._timeout(seen, answered=False)
             if amount >= self.min_remaining_amount:
                 return {"status": "success", "application_id": self.application_id, "remaining_amount": amount}
             wall = time.time()
             if self.end_time is not None and wall >= self.end_time:
-                return {
-                    "status": "timeout",
-                    "application_id": self.application_id,
-                    "remaining_amount": amount,
-                    "message": f"Application {self.application_id} still has {amount:g} Credits, below "
-                    f"{self.min_remaining_amount:g}, at the end of the wait",
-                }
+                return self._timeout(amount, answered=True)
             now = time.monotonic()
             if amount != seen or now - logged_at >= HEARTBEAT_SECONDS:
                 self.log.info(
@@ -100,10 +101,36 @@ class ApplicationBalanceTrigger(BaseTrigger):
                     amount,
                     self.min_remaining_amount,
                 )
-                seen, logged_at = amount, now
+                logged_at = now
+            seen = amount
             while next_read <= now:
                 next_read += step
             delay = next_read - now
             if self.end_time is not None:
                 delay = min(delay, self.end_time - wall)
             await asyncio.sleep(max(delay, 0.0))
+
+    async def _read(self, hook: AceDataHook) -> float:
+        """One balance read, cut off ``FINAL_READ_GRACE`` seconds after ``end_time`` (``asyncio.TimeoutError``)."""
+        if self.end_time is None:
+            return await hook.aget_remaining_amount(self.application_id)
+        budget = self.end_time + FINAL_READ_GRACE - time.time()
+        return await asyncio.wait_for(hook.aget_remaining_amount(self.application_id), timeout=max(budget, 0.0))
+
+    def _timeout(self, amount: float | None, *, answered: bool) -> dict[str, Any]:
+        """The timeout event: the last balance seen, and whether the last read answered before the end."""
+        if amount is None:
+            message = f"No read of application {self.application_id} answered before the end of the wait"
+        else:
+            message = (
+                f"Application {self.application_id} still has {amount:g} Credits, below "
+                f"{self.min_remaining_amount:g}, at the end of the wait"
+            )
+        if not answered:
+            message += f" (the last read did not answer within {FINAL_READ_GRACE:g} s of the end; it was cancelled)"
+        return {
+            "status": "timeout",
+            "application_id": self.application_id,
+            "remaining_amount": amount,
+            "message": message,
+        }

@@ -101,6 +101,25 @@ class TestRun:
         assert event["remaining_amount"] == 0
         assert "below 100" in event["message"]
 
+    @pytest.mark.parametrize("hang", ["slow answer", "retry-after"])
+    def test_timeout_event_fires_on_time_whatever_a_read_in_flight_is_doing(self, platform, app_id, hang):
+        platform.set_balance(app_id, 3)
+        if hang == "slow answer":
+            platform.fail(method="GET", path="/applications/", delay=5, times=None, skip=1)
+        else:
+            platform.fail(method="GET", path="/applications/", status=429, retry_after=30, times=None, skip=1)
+        end_time = time.time() + 0.5
+        trigger = ApplicationBalanceTrigger(
+            application_id=app_id, min_remaining_amount=100, poke_interval=0.2, end_time=end_time
+        )
+
+        event = first_event(trigger)
+
+        assert time.time() - end_time < 1.0
+        assert event["status"] == "timeout"
+        assert event["remaining_amount"] == 3  # the last balance that was read
+        assert "did not answer" in event["message"]
+
     def test_final_check_happens_at_end_time_even_with_a_long_interval(self, platform, app_id):
         platform.schedule_balance(app_id, 100, after_seconds=0.2)
         trigger = ApplicationBalanceTrigger(
