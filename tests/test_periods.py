@@ -44,7 +44,8 @@ def rendered(ctx: dict) -> tuple[str, str]:
 
 
 def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(2026, 3 if day < 28 else 2, day, hour, minute, tzinfo=UTC)
+    """A moment in March 2026, or in February for days 27 and later (the week before Monday 2 March)."""
+    return datetime(2026, 2 if day >= 27 else 3, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
