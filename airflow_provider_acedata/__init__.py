@@ -50,7 +50,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Ace Data Cloud",
-                "python-modules": ["airflow_provider_acedata.triggers.balance"],
+                "python-modules": [
+                    "airflow_provider_acedata.triggers.balance",
+                    "airflow_provider_acedata.triggers.events",
+                ],
             }
         ],
         "extra-links": ["airflow_provider_acedata.links.AceDataApplicationLink"],

@@ -8,11 +8,19 @@ from airflow_provider_acedata._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger
+    from airflow_provider_acedata.triggers.events import (
+        ApplicationLowBalanceTrigger,
+        NewCallRecordsTrigger,
+        call_record_windows,
+    )
 
-__all__ = ["ApplicationBalanceTrigger"]
+__all__ = ["ApplicationBalanceTrigger", "ApplicationLowBalanceTrigger", "NewCallRecordsTrigger", "call_record_windows"]
 __getattr__ = lazy_exports(
     __name__,
     {
         "ApplicationBalanceTrigger": "balance",
+        "ApplicationLowBalanceTrigger": "events",
+        "NewCallRecordsTrigger": "events",
+        "call_record_windows": "events",
     },
 )
