@@ -184,7 +184,27 @@ class _ExportOperator(BaseOperator):
         self.exported_to = final
         self.log.info("Exported %d %s created in [%s, %s) to %s", written, self.what, start, end, final)
         context["ti"].xcom_push(key=RECORDS_KEY, value=written)
+        self.describe_outlet_events(context, final, start, end, written)
         return str(final)
+
+    def describe_outlet_events(
+        self, context: Context, final: ObjectStoragePath, start: datetime, end: datetime, written: int
+    ) -> None:
+        """Each outlet asset's event names the file written and its period, for the DAGs scheduled on it."""
+        from airflow.sdk import Asset
+
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        extra: dict[str, Any] = {
+            "destination": str(final),
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            RECORDS_KEY: written,
+        }
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                events[outlet].extra.update(extra)
 
     def query(self, start: datetime, end: datetime) -> RecordQuery:
         """The validated listing of this export's records in ``[start, end)``."""
