@@ -162,7 +162,11 @@ class _ExportOperator(BaseOperator):
         if parent is not self or not {"start", "end"} <= set(fields):
             super()._do_render_template_fields(parent, fields, context, jinja_env, seen_oids)
             return
-        super()._do_render_template_fields(parent, ["start", "end"], context, jinja_env, seen_oids)
+        # A run without a logical date (a manual run, an asset-triggered one) has no data interval keys at
+        # all: the defaults render as None then, and the interval is taken from the schedule.
+        missing = {key: None for key in ("data_interval_start", "data_interval_end", "logical_date")}
+        interval_context = cast("Context", {**missing, **context})
+        super()._do_render_template_fields(parent, ["start", "end"], interval_context, jinja_env, seen_oids)
         self.start, self.end = export_interval(self.start, self.end, context, now=datetime.now(timezone.utc))
         extended = cast("Context", {**context, "export_start": self.start, "export_end": self.end})
         rest = [name for name in fields if name not in ("start", "end")]

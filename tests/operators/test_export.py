@@ -296,3 +296,23 @@ def test_lineage_names_the_platform_and_exactly_the_final_file(platform, interva
     assert (source.namespace, source.name) == (platform.url, "api/v1/usage/apis")
     [target] = lineage.outputs
     assert (target.namespace, target.name) == ("file", f"{tmp_path}/usage.jsonl".lstrip("/"))
+
+
+def test_a_run_without_data_interval_keys_renders_the_defaults_as_unset(platform, app_id, tmp_path):
+    """A manual run without a logical date gets no data_interval_* keys in its context (Airflow 3)."""
+    from types import SimpleNamespace
+
+    from airflow.sdk import DAG
+
+    now = datetime.now(timezone.utc)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    with DAG("manual_export", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)) as dag:
+        operator = ExportUsageOperator(
+            task_id="export_usage", destination=f"file://{tmp_path}/{{{{ export_start | ds }}}}.jsonl"
+        )
+    context = {"dag": dag, "dag_run": SimpleNamespace(run_type="manual", run_after=now), "ti": mock.MagicMock()}
+
+    operator.render_template_fields(context)
+
+    assert (operator.start, operator.end) == (midnight - timedelta(days=1), midnight)
+    assert operator.destination == f"file://{tmp_path}/{midnight - timedelta(days=1):%Y-%m-%d}.jsonl"
