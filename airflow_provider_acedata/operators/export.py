@@ -301,8 +301,26 @@ class _ExportOperator(BaseOperator):
 
         inputs = [Dataset(namespace=self.hook.base_url, name=f"api/v1/{self.dataset}")]
         final = self.exported_to
-        outputs = [] if final is None else [Dataset(namespace=final.namespace, name=final.key)]
+        outputs = [] if final is None else [_file_dataset(final)]
         return OperatorLineage(inputs=inputs, outputs=outputs)
+
+
+def _file_dataset(path: ObjectStoragePath) -> Any:
+    """The OpenLineage dataset of a file, named as Airflow's own file lineage names it (``file``, ``/tmp/x``).
+
+    Through the asset converters the providers register (``s3://``, ``gs://``, ``file://``), as the
+    OpenLineage provider translates assets; from the path's namespace and key where none applies.
+    """
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+    from airflow.sdk import Asset
+
+    try:
+        from airflow.providers.openlineage.utils.utils import translate_airflow_asset
+
+        dataset = translate_airflow_asset(Asset(uri=str(path)), None)
+    except Exception:  # an older openlineage provider, or a URI no converter takes
+        dataset = None
+    return dataset if dataset is not None else Dataset(namespace=path.namespace, name=path.key)
 
 
 def _remove(path: ObjectStoragePath) -> None:
