@@ -34,18 +34,29 @@ def blank_token_like(payload: Any) -> Any:
 
 
 def _blank_in_place(payload: Any) -> None:
-    """Replace, inside ``payload`` itself, every string under a token-like key by None."""
-    if isinstance(payload, dict):
+    """Replace, inside ``payload`` itself, every string under a token-like key by None.
+
+    The hot loop of an export (every key of every record): a dict of verdicts instead of a cached call.
+    """
+    if isinstance(payload, list):
+        for item in payload:
+            _blank_in_place(item)
+    elif isinstance(payload, dict):
+        verdicts = _VERDICTS
         for key, value in payload.items():
             if isinstance(value, str):
-                if _is_token_like(key):
+                verdict = verdicts.get(key)
+                if verdict is None:
+                    verdict = _is_token_like(key)
+                    if len(verdicts) < 4096:
+                        verdicts[key] = verdict
+                if verdict:
                     payload[key] = None
             elif isinstance(value, dict | list):
                 _blank_in_place(value)
-    elif isinstance(payload, list):
-        for item in payload:
-            if isinstance(item, dict | list):
-                _blank_in_place(item)
+
+
+_VERDICTS: dict[str, bool] = {}
 
 
 def usage_record(record: dict[str, Any]) -> dict[str, Any]:

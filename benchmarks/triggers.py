@@ -8,7 +8,8 @@ session and connection lookup per read), measured in the same run.
 
 Reported per design and N: reads served against reads expected (one every ``poke_interval`` from the start,
 plus the final one at the end of the window), p50 and p99 lateness of the timeout events (how long after
-the end of the window each fired; a read's latency is the floor), CPU seconds and peak RSS per 1000 waits.
+the end of the window each fired: the native trigger cuts a read still in flight ``FINAL_READ_GRACE``
+seconds after the end, 0.1.0's waited for it), CPU seconds and peak RSS per 1000 waits.
 A child that has not fired every event ``grace`` seconds after the window is stopped; its missing events
 count as later than that.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import json
 import math
 import os
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_acedata.triggers.balance import FINAL_READ_GRACE
 from benchmarks._common import ROOT, Row, Settings
 
 DESIGNS = ("to_thread", "native")
@@ -117,7 +120,7 @@ def _summary(result: dict[str, Any], load: Load) -> str:
     return (
         f"reads {result['served']}/{load.expected_reads} ({result['served'] / load.expected_reads:.0%}), "
         f"timeout lateness p50 {_lateness(result, load, 0.5)} p99 {_lateness(result, load, 0.99)} "
-        f"(the final read's answer took p99 {_lateness(result, load, 0.99, 'final_read')}; the rest, the "
+        f"(the final read took p99 {_lateness(result, load, 0.99, 'final_read')}, answered or cut; the rest, the "
         f"wait's own delay, p99 {_lateness(result, load, 0.99, 'overhead')}), "
         f"{result['cpu'] * per_1000:.1f} CPU s and {result['rss_growth_mib'] * per_1000:.0f} MiB RSS per 1000 waits "
         f"(peak RSS {result['peak_rss_mib']:.0f} MiB)"
@@ -128,7 +131,7 @@ def _row(loads: Sequence[Load], results: dict[tuple[str, int], dict[str, Any]]) 
     largest = loads[-1]
     native = results[("native", largest.n)]
     kept = native["served"] / largest.expected_reads
-    met = kept >= 0.95 and _late(native, largest, 0.99, "overhead") <= 1.0
+    met = kept >= 0.95 and _late(native, largest, 0.99) <= 1.0
     baseline = results[("to_thread", largest.n)]
     notes = [
         f"N={load.n}, {LABELS[design]}: {_summary(results[(design, load.n)], load)}"
@@ -144,11 +147,11 @@ def _row(loads: Sequence[Load], results: dict[tuple[str, int], dict[str, Any]]) 
         name="5. Deferred waits at triggerer scale",
         result=(
             f"N={largest.n}: native keeps {kept:.0%} of reads, p99 timeout lateness "
-            f"{_lateness(native, largest, 0.99)} = the platform's answer + p99 "
-            f"{_lateness(native, largest, 0.99, 'overhead')}; to_thread "
+            f"{_lateness(native, largest, 0.99)} (a read in flight at the end is cut after "
+            f"{FINAL_READ_GRACE:g} s); to_thread "
             f"{baseline['served'] / largest.expected_reads:.0%}, {_lateness(baseline, largest, 0.99)}"
         ),
-        target=f">= 95% of reads, p99 lateness <= the final read's latency + 1 s, at N={largest.n}",
+        target=f">= 95% of reads, p99 timeout lateness <= 1 s past the window's end, at N={largest.n}",
         met=met,
         notes=notes,
     )
@@ -190,13 +193,15 @@ async def _native_wait(application_id: str, load: Load, end_time: float) -> floa
         poke_interval=load.poke_interval,
         end_time=end_time,
     )
+    slot: dict[str, float] = {}
+    _LAST_READ.set(slot)  # seen by the tasks this wait starts (the trigger runs each read in its own)
     async for event in trigger.run():
         if event.payload["status"] == "error":
             raise RuntimeError(event.payload["message"])
-    return _LAST_LATENCY[id(asyncio.current_task())]
+    return slot.get("latency", 0.0)
 
 
-_LAST_LATENCY: dict[int, float] = {}
+_LAST_READ: contextvars.ContextVar[dict[str, float]] = contextvars.ContextVar("acedata_bench_last_read")
 
 
 def _time_async_reads() -> None:
@@ -210,7 +215,8 @@ def _time_async_reads() -> None:
         try:
             return await send(self, *args)
         finally:
-            _LAST_LATENCY[id(asyncio.current_task())] = time.monotonic() - started
+            if (slot := _LAST_READ.get(None)) is not None:
+                slot["latency"] = time.monotonic() - started
 
     AsyncTransport._send = timed  # type: ignore[method-assign]
 

@@ -236,11 +236,15 @@ class _ExportOperator(BaseOperator):
         return written
 
     def export_part(self, part: RecordQuery, writer: RecordWriter, stop: threading.Event | None = None) -> int:
-        """Write one interval's records, checked against the platform's count before and after; how many."""
+        """Write one interval's records, checked against the platform's count before and after; how many.
+
+        A single part reads one page ahead (the next request overlaps the writing); parts read in parallel
+        do not, as they already keep several requests in flight.
+        """
         expected = self.hook.count_records(part)
         guard = OnceGuard()
         written = 0
-        records = self.hook.iter_records(part)
+        records = self.hook.iter_records(part, read_ahead=stop is None)
         while batch := list(itertools.islice(records, BATCH)):
             if stop is not None and stop.is_set():
                 raise AceDataExportError("another part of the export failed")
