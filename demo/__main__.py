@@ -1,8 +1,10 @@
 """``make demo``: run the example DAGs in real Airflow against an offline Ace Data Cloud platform.
 
 Starts a FakeAceDataPlatform, gives Airflow a throwaway home and SQLite database, and runs (with
-``dag.test()``, in this process) the application DAG twice (create, then reuse) and the Variable-based
-token-rotation DAG twice, checking each outcome on the platform. The console shows a few lines with ids
+``dag.test()``, in this process) the application DAG twice (create, then reuse), the Variable-based
+token-rotation DAG twice, the monitoring DAG as the scheduler runs it at midnight, and the two asset
+watchers' triggers as the triggerer would (their polls), one of whose events the hourly-export example
+exports, checking each outcome on the platform. The console shows a few lines with ids
 only; Airflow's own output goes to a log file whose path is printed. Exit status 0 means every check passed.
 
 Run it from the repository root (``python -m demo``): the DAGs come from ``example_dags/``. It is a
@@ -22,7 +24,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import requests
 
@@ -35,7 +37,9 @@ if TYPE_CHECKING:
 APPLICATION_DAG = "example_acedata_application"
 ROTATION_DAG = "example_acedata_rotation_variable"
 MONITORING_DAG = "example_acedata_monitoring"
+CALL_RECORDS_DAG = "example_acedata_call_records_export"
 TOKEN_VARIABLE = "acedata_platform_token"
+EVENTS_CONN = "acedata_demo_events"
 LOG_NAME = "demo-airflow.log"
 
 
@@ -109,10 +113,11 @@ def load_dags(dags: Path) -> dict[str, DAG]:
     if bag.import_errors:
         errors = "; ".join(f"{path}: {error.strip().splitlines()[-1]}" for path, error in bag.import_errors.items())
         raise DemoError(f"The example DAGs do not import: {errors}")
-    missing = {APPLICATION_DAG, ROTATION_DAG, MONITORING_DAG} - set(bag.dag_ids)
+    wanted = (APPLICATION_DAG, ROTATION_DAG, MONITORING_DAG, CALL_RECORDS_DAG)
+    missing = set(wanted) - set(bag.dag_ids)
     if missing:
         raise DemoError(f"DAG(s) {sorted(missing)} not found in {dags}")
-    return {dag_id: bag.dags[dag_id] for dag_id in (APPLICATION_DAG, ROTATION_DAG, MONITORING_DAG)}
+    return {dag_id: bag.dags[dag_id] for dag_id in wanted}
 
 
 def run(dag: DAG) -> dict[tuple[str, str], Any]:
@@ -181,25 +186,91 @@ def rotation_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], 
 
 
 def monitoring_run(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], None], workdir: Path) -> None:
-    """Seed three days of call records, export yesterday's with the monitoring DAG, check the file holds them."""
+    """Seed three days of call records; the monitoring DAG's run for midnight (no conf) exports yesterday's."""
     from datetime import datetime, timedelta, timezone
 
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     application_id = platform.applications()[0]["id"]
     seeded = platform.add_usage(application_id, count=3000, start=today - timedelta(days=3), end=today)
     folder = workdir / "usage"
-    start, end = today - timedelta(days=1), today
-    conf = {"export_dir": f"file://{folder}", "start": start.isoformat(), "end": end.isoformat()}
-    dag_run: DagRun = dag.test(run_conf=conf)
+    # As the scheduler's @daily run for midnight: an empty data interval on Airflow 3, so the day before.
+    dag_run: DagRun = dag.test(logical_date=today, run_conf={"export_dir": f"file://{folder}"})
     if dag_run.state != "success":
         raise DemoError(f"DAG {dag.dag_id} ended {dag_run.state}")
+    start, end = today - timedelta(days=1), today
     expected = sum(1 for r in seeded if start <= datetime.fromisoformat(r["created_at"]) < end)
     [written] = folder.iterdir()
     records = len(written.read_text().splitlines())
-    if records != expected:
-        raise DemoError(f"export_usage wrote {records} records for [{start}, {end}), expected {expected}")
+    if records != expected or written.name != f"usage-{start:%Y-%m-%d}.jsonl":
+        raise DemoError(f"export_usage wrote {records} records to {written.name}, expected {expected} of {start:%F}")
     say(
         f"Monitoring: balances checked; exported {records} call records of [{start:%Y-%m-%d}, {end:%Y-%m-%d}) to file://{written}"
+    )
+
+
+def event_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], None], workdir: Path) -> None:
+    """The asset watchers' triggers, polled as the triggerer polls them; one window exported by its DAG."""
+    import asyncio
+    from collections.abc import AsyncGenerator
+    from datetime import datetime, timezone
+
+    from airflow.models.variable import Variable
+
+    from airflow_provider_acedata.hooks import AceDataHook
+    from airflow_provider_acedata.triggers import ApplicationLowBalanceTrigger, NewCallRecordsTrigger
+
+    # A triggerer reads the connection (and its rotation Variable) from Airflow's metadata database, which
+    # this process only reaches inside dag.test(): its triggers get a connection with today's token instead.
+    os.environ[f"AIRFLOW_CONN_{EVENTS_CONN.upper()}"] = platform.connection_json(Variable.get(TOKEN_VARIABLE))
+    application_id = platform.applications()[0]["id"]
+    balances = [100, 5, *[5] * 10, 50, 3]
+    low = ApplicationLowBalanceTrigger(
+        application_id=application_id, min_remaining_amount=10, acedata_conn_id=EVENTS_CONN
+    )
+
+    async def watch_balance() -> list[dict[str, Any]]:
+        hook = AceDataHook(EVENTS_CONN)
+        announced: list[dict[str, Any]] = []
+        try:
+            for amount in balances:
+                platform.set_balance(application_id, amount)
+                announced += [payload async for payload in low.poll(hook)]
+        finally:
+            await hook.aclose()
+        return announced
+
+    alerts = asyncio.run(watch_balance())
+    if [alert["remaining_amount"] for alert in alerts] != [5, 3]:
+        raise DemoError(f"the low-balance watcher announced {alerts}, expected the drops to 5 and to 3")
+    say(f"Events: {len(balances)} balance reads (100, then 5 eleven times, 50, 3) announced 2 drops below 10 Credits")
+
+    window = 2
+    start = (int(time.time()) // window + 1) * window  # the next window: it closes in at most 4 s
+    begin = datetime.fromtimestamp(start, timezone.utc)
+    platform.add_usage(application_id, count=42, start=begin, end=datetime.fromtimestamp(start + window, timezone.utc))
+    records = NewCallRecordsTrigger(window=window, settle=0.5, poke_interval=0.25, acedata_conn_id=EVENTS_CONN)
+
+    async def first_window() -> dict[str, Any]:
+        events = cast("AsyncGenerator[Any, None]", records.run())
+        try:
+            event = await asyncio.wait_for(events.__anext__(), 3 * window + 5)
+        finally:
+            await events.aclose()
+        return dict(event.payload)
+
+    announced = asyncio.run(first_window())
+    folder = workdir / "hourly"
+    window_conf = {"export_dir": f"file://{folder}", "start": announced["start"], "end": announced["end"]}
+    dag_run: DagRun = dag.test(run_conf=window_conf)  # the run the event starts exports that window
+    if dag_run.state != "success":
+        raise DemoError(f"DAG {dag.dag_id} ended {dag_run.state}")
+    [written] = folder.iterdir()
+    exported = len(written.read_text().splitlines())
+    if not exported == announced["count"] == 42:
+        raise DemoError(f"the window held 42 call records; the event counted {announced['count']}, {exported} exported")
+    say(
+        f"Events: window [{announced['start'][11:19]}, {announced['end'][11:19]}) closed with {exported} call records; "
+        f"{dag.dag_id} exported them to file://{written}"
     )
 
 
@@ -226,6 +297,7 @@ def main() -> int:
                 application_runs(dags[APPLICATION_DAG], platform, say)
                 rotation_runs(dags[ROTATION_DAG], platform, say)
                 monitoring_run(dags[MONITORING_DAG], platform, say, workdir)
+                event_runs(dags[CALL_RECORDS_DAG], platform, say, workdir)
             except Exception as error:
                 traceback.print_exc()
                 reason = str(error) if isinstance(error, DemoError) else f"{type(error).__name__}: {error}"

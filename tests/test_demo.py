@@ -36,6 +36,9 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
         rf"Rotation 1: token {ID} -> ({ID}); the old token now gets 401",
         rf"Rotation 2: token ({ID}) -> {ID}; the old token now gets 401",
         r"Monitoring: balances checked; exported (\d+) call records of \[[\d-]+, [\d-]+\) to file://(\S+\.jsonl)",
+        r"Events: 14 balance reads \(100, then 5 eleven times, 50, 3\) announced 2 drops below 10 Credits",
+        r"Events: window \[[\d:]+, [\d:]+\) closed with 42 call records; example_acedata_call_records_export "
+        r"exported them to file://(\S+\.jsonl)",
         r"All good in \d+ s\. Airflow logs: (.+demo-airflow\.log)",
     ]
     assert len(lines) == len(patterns), result.stdout
@@ -43,11 +46,12 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
     assert all(matches), result.stdout
     assert matches[1].group(1) == matches[2].group(1)  # type: ignore[union-attr]
     assert matches[3].group(1) == matches[4].group(1)  # type: ignore[union-attr]
-    log = Path(matches[6].group(1))  # type: ignore[union-attr]
+    log = Path(matches[8].group(1))  # type: ignore[union-attr]
     try:
         airflow_log = log.read_text()
         exported = Path(matches[5].group(2)).read_text().splitlines()  # type: ignore[union-attr]
         assert len(exported) == int(matches[5].group(1)) > 0  # type: ignore[union-attr]
+        assert len(Path(matches[7].group(1)).read_text().splitlines()) == 42  # type: ignore[union-attr]
     finally:
         shutil.rmtree(log.parent, ignore_errors=True)
     assert "DagRun Finished" in airflow_log

@@ -48,6 +48,7 @@ class ApplicationBalanceTrigger(BaseTrigger):
         # ``poll_interval``: the name in the kwargs of triggers deferred by version 0.1.0.
         self.poke_interval = poke_interval if poll_interval is None else poll_interval
         self.end_time = end_time
+        self._cut: asyncio.Future[float] | None = None  # a read cancelled at the deadline, to clean up
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -66,16 +67,20 @@ class ApplicationBalanceTrigger(BaseTrigger):
 
         hook = AceDataHook(self.acedata_conn_id)
         try:
-            payload = await self._wait(hook)
-        except Exception as error:
-            payload = {
-                "status": "error",
-                "application_id": self.application_id,
-                "message": f"{type(error).__name__}: {error}",
-            }
+            try:
+                payload = await self._wait(hook)
+            except Exception as error:
+                payload = {
+                    "status": "error",
+                    "application_id": self.application_id,
+                    "message": f"{type(error).__name__}: {error}",
+                }
+            # The event goes out first; a read cut at the deadline and the client are cleaned up after it.
+            yield TriggerEvent(payload)
         finally:
+            if self._cut is not None:
+                await asyncio.gather(self._cut, return_exceptions=True)
             await hook.aclose()
-        yield TriggerEvent(payload)
 
     async def _wait(self, hook: AceDataHook) -> dict[str, Any]:
         """Read the balance on schedule until it is enough or the wait ends; the payload of the event."""
@@ -84,9 +89,8 @@ class ApplicationBalanceTrigger(BaseTrigger):
         seen: float | None = None
         logged_at = 0.0
         while True:
-            try:
-                amount = await self._read(hook)
-            except asyncio.TimeoutError:
+            amount = await self._read(hook)
+            if amount is None:
                 return self._timeout(seen, answered=False)
             if amount >= self.min_remaining_amount:
                 return {"status": "success", "application_id": self.application_id, "remaining_amount": amount}
@@ -110,12 +114,25 @@ class ApplicationBalanceTrigger(BaseTrigger):
                 delay = min(delay, self.end_time - wall)
             await asyncio.sleep(max(delay, 0.0))
 
-    async def _read(self, hook: AceDataHook) -> float:
-        """One balance read, cut off ``FINAL_READ_GRACE`` seconds after ``end_time`` (``asyncio.TimeoutError``)."""
+    async def _read(self, hook: AceDataHook) -> float | None:
+        """One balance read; None when it is still running ``FINAL_READ_GRACE`` seconds after ``end_time``.
+
+        Such a read is cancelled but not awaited here: the timeout event must not wait for it to unwind
+        (a thousand waits ending together would wait for a thousand connections to close).
+        """
         if self.end_time is None:
             return await hook.aget_remaining_amount(self.application_id)
-        budget = self.end_time + FINAL_READ_GRACE - time.time()
-        return await asyncio.wait_for(hook.aget_remaining_amount(self.application_id), timeout=max(budget, 0.0))
+        read = asyncio.ensure_future(hook.aget_remaining_amount(self.application_id))
+        try:
+            done, _ = await asyncio.wait({read}, timeout=max(self.end_time + FINAL_READ_GRACE - time.time(), 0.0))
+        except BaseException:
+            read.cancel()
+            raise
+        if read in done:
+            return read.result()
+        read.cancel()
+        self._cut = read
+        return None
 
     def _timeout(self, amount: float | None, *, answered: bool) -> dict[str, Any]:
         """The timeout event: the last balance seen, and whether the last read answered before the end."""
