@@ -14,8 +14,10 @@ if TYPE_CHECKING:
 
 HEARTBEAT_SECONDS = 300.0
 MIN_POKE_INTERVAL = 0.01
-#: The last read starts this long before ``end_time``, and may answer until this long after it; then the
-#: timeout event fires without it.
+#: The last read starts this long before ``end_time``: a thousand waits ending together start their last
+#: reads early enough that the burst is over by the deadline.
+LAST_READ_LEAD = 1.0
+#: How long after ``end_time`` a read in flight may still answer; then the timeout event fires without it.
 FINAL_READ_GRACE = 0.5
 
 
@@ -27,9 +29,10 @@ class ApplicationBalanceTrigger(BaseTrigger):
     failure. Reads are natively async (one ``httpx`` client per trigger, closed when it ends or is
     cancelled), so a thousand waits share the triggerer's event loop without a thread each. Reads keep
     to their schedule (one every ``poke_interval`` from the first), however slow the platform answers.
-    The timeout event fires on time, whatever a read is doing: the last read starts ``FINAL_READ_GRACE``
-    seconds before ``end_time``, and one still in flight that long after it (a slow platform, retries, a
-    ``Retry-After``) is cancelled; the event goes out first, the read is cleaned up after it.
+    The timeout event fires on time, whatever a read is doing: the last read starts ``LAST_READ_LEAD``
+    seconds before ``end_time``, and a read still in flight ``FINAL_READ_GRACE`` seconds after it (a slow
+    platform, retries, a ``Retry-After``) is cancelled; the event goes out first, the read is cleaned up
+    after it.
 
     Only the connection id, the application id and numbers are serialized: never a token.
     """
@@ -97,8 +100,8 @@ class ApplicationBalanceTrigger(BaseTrigger):
             if amount >= self.min_remaining_amount:
                 return {"status": "success", "application_id": self.application_id, "remaining_amount": amount}
             wall = time.time()
-            if self.end_time is not None and wall >= self.end_time - FINAL_READ_GRACE:
-                # That was the last read: it started at most FINAL_READ_GRACE before the end. Time out at the end.
+            if self.end_time is not None and wall >= self.end_time - LAST_READ_LEAD:
+                # That was the last read: it started at most LAST_READ_LEAD before the end. Time out at the end.
                 await asyncio.sleep(max(self.end_time - wall, 0.0))
                 return self._timeout(amount, answered=True)
             now = time.monotonic()
@@ -115,7 +118,7 @@ class ApplicationBalanceTrigger(BaseTrigger):
                 next_read += step
             delay = next_read - now
             if self.end_time is not None:
-                delay = min(delay, self.end_time - FINAL_READ_GRACE - wall)
+                delay = min(delay, self.end_time - LAST_READ_LEAD - wall)
             await asyncio.sleep(max(delay, 0.0))
 
     async def _read(self, hook: AceDataHook) -> float | None:
