@@ -7,14 +7,17 @@ from typing import Any
 __version__ = "0.1.0"
 
 DEFAULT_HOST = "https://platform.acedata.cloud"
+DEFAULT_API_HOST = "https://api.acedata.cloud"
 
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+    from airflow_provider_acedata.hooks._settings import form_fields
+
     return {
         "package-name": "airflow-provider-acedata",
         "name": "Ace Data Cloud",
-        "description": "Ace Data Cloud platform API: applications, API keys and platform-token rotation.",
+        "description": "Ace Data Cloud: applications, API keys, token rotation, monitoring and API calls as DAG steps.",
         "versions": [__version__],
         "integrations": [
             {
@@ -26,7 +29,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Ace Data Cloud",
-                "python-modules": ["airflow_provider_acedata.hooks.acedata"],
+                "python-modules": ["airflow_provider_acedata.hooks.acedata", "airflow_provider_acedata.hooks.api"],
             }
         ],
         "operators": [
@@ -65,32 +68,32 @@ def get_provider_info() -> dict[str, Any]:
                     "placeholders": {
                         "host": DEFAULT_HOST,
                         "password": "platform-v1-...",
-                        "extra": '{"timeout": 30, "retry_limit": 3, "retry_delay": 1}',
+                        "extra": '{"timeout": 30, "retry_limit": 3, "retry_delay": 1, "max_retry_wait": 60}',
                     },
                 },
-                "conn-fields": {
-                    "timeout": {
-                        "label": "Timeout (seconds)",
-                        "description": "Per-request timeout; every request has one.",
-                        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
-                    },
-                    "retry_limit": {
-                        "label": "Retry limit",
-                        "description": "Retries for GET/DELETE on connection errors, timeouts, 429 and 5xx.",
-                        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 3},
-                    },
-                    "retry_delay": {
-                        "label": "Retry delay (seconds)",
-                        "description": "Base of the exponential backoff between retries.",
-                        "schema": {"type": ["number", "null"], "minimum": 0, "default": 1},
-                    },
-                    "rotation_variable": {
+                "conn-fields": form_fields(
+                    rotation_variable={
                         "label": "Rotation Variable",
                         "description": "Name of an Airflow Variable that, when set, overrides the Platform "
                         "Token (used with VariableTokenStore rotation). Replaces the deprecated token_variable.",
                         "schema": {"type": ["string", "null"]},
+                    }
+                ),
+            },
+            {
+                "connection-type": "acedata_api",
+                "hook-class-name": "airflow_provider_acedata.hooks.api.AceDataApiHook",
+                "hook-name": "Ace Data Cloud API",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port"],
+                    "relabeling": {"host": "API URL", "password": "API Key"},
+                    "placeholders": {
+                        "host": DEFAULT_API_HOST,
+                        "password": "an API key (a credential's token)",
+                        "extra": '{"timeout": 30, "retry_limit": 3, "retry_delay": 1, "max_retry_wait": 60}',
                     },
                 },
-            }
+                "conn-fields": form_fields(),
+            },
         ],
     }

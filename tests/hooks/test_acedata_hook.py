@@ -477,8 +477,9 @@ class TestSecrets:
             caught.value.api_message,
             repr(hook),
             repr(hook.session.headers),
-            repr(hook.endpoint),
-            repr(hook.retry_policy),
+            repr(hook.family.endpoint),
+            repr(hook.family.source),
+            repr(hook.family.policy),
         ):
             assert TOKEN not in text
 

@@ -127,7 +127,7 @@ class TestRotateCredentialOperator:
         assert platform.requests == []
 
     def test_a_store_is_required(self):
-        with pytest.raises(TypeError, match="TokenStore"):
+        with pytest.raises(AceDataInputError, match="TokenStore"):
             RotateCredentialOperator(task_id="rotate", credential_id=APP_ID, token_store="acedata_api_key")
 
 
