@@ -9,15 +9,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import requests
 
 from airflow_provider_acedata.hooks import AceDataHook
-from airflow_provider_acedata.testing import FakeAceDataPlatform, _store
+from airflow_provider_acedata.testing import FakeAceDataPlatform
 from airflow_provider_acedata.testing.__main__ import main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +76,7 @@ def test_needs_a_live_token_and_the_own_account(platform, app_id):
     assert AceDataHook().get_remaining_amount(app_id) == 0
 
 
-def test_auto_topup_tops_up_every_new_application(platform, monkeypatch):
+def test_auto_topup_tops_up_every_new_application(platform):
     platform.auto_topup(150, after_seconds=60)
     application_id = str(AceDataHook().create_application(platform.service_id("suno"))["id"])
 
@@ -86,8 +84,7 @@ def test_auto_topup_tops_up_every_new_application(platform, monkeypatch):
     [application] = admin(platform, "GET", "/state").json()["applications"]
     [pending] = application["scheduled"]
     assert pending["remaining_amount"] == 150 and 0 < pending["in_seconds"] <= 60
-    later = time.monotonic() + 61
-    monkeypatch.setattr(_store, "time", SimpleNamespace(monotonic=lambda: later))
+    platform._store.clock.advance(61)
     assert AceDataHook().get_remaining_amount(application_id) == 150
 
 
