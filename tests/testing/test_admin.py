@@ -84,7 +84,7 @@ def test_auto_topup_tops_up_every_new_application(platform):
     [application] = admin(platform, "GET", "/state").json()["applications"]
     [pending] = application["scheduled"]
     assert pending["remaining_amount"] == 150 and 0 < pending["in_seconds"] <= 60
-    platform._store.clock.advance(61)
+    platform.advance(61)
     assert AceDataHook().get_remaining_amount(application_id) == 150
 
 
