@@ -138,18 +138,31 @@ class MonitoringStore:
             return app
 
     def _usage_row(self, app: dict[str, Any], moment: datetime, status_code: int, rng: random.Random) -> dict[str, Any]:
+        """A call record of one of the application's service's catalogue APIs (any service's for a Global one)."""
         credential = next((c for c in self.store.credentials.values() if c["application_id"] == app["id"]), None)
-        service = self.store.services.get(app["service_id"]) if app["service_id"] else None
+        billable = [
+            api
+            for api in self.store.apis.values()
+            if not api["path"].endswith("/tasks") and app["service_id"] in (None, api["service_id"])
+        ]
         used = round(rng.uniform(0.01, 2.0), 4)
         stamp = format_time(moment)
-        api_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if billable:
+            chosen = rng.choice(billable)
+            api = {"id": chosen["id"], "path": chosen["path"], "title": chosen["title"]}
+            service_id = chosen["service_id"]
+        else:
+            api_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            api = {"id": api_id, "path": "/v1/chat/completions", "title": "Chat Completions"}
+            service_id = app["service_id"]
+        service = self.store.services.get(service_id) if service_id else None
         return {
             "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "user_id": app["user_id"],
             "application_id": app["id"],
-            "service_id": app["service_id"],
-            "api_id": api_id,
-            "api": {"id": api_id, "path": "/v1/chat/completions", "title": "Chat Completions"},
+            "service_id": service_id,
+            "api_id": api["id"],
+            "api": api,
             "credential_id": credential and credential["id"],
             "credential": credential and {"id": credential["id"], "name": credential.get("name")},
             "status_code": status_code,
