@@ -12,7 +12,7 @@ DEFAULT_API_HOST = "https://api.acedata.cloud"
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
-    from airflow_provider_acedata.hooks._settings import form_fields
+    from airflow_provider_acedata.hooks._settings import connection_type
 
     return {
         "package-name": "airflow-provider-acedata",
@@ -58,42 +58,25 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "extra-links": ["airflow_provider_acedata.links.AceDataApplicationLink"],
         "connection-types": [
-            {
-                "connection-type": "acedata",
-                "hook-class-name": "airflow_provider_acedata.hooks.acedata.AceDataHook",
-                "hook-name": "Ace Data Cloud",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "login", "port"],
-                    "relabeling": {"host": "Platform URL", "password": "Platform Token"},
-                    "placeholders": {
-                        "host": DEFAULT_HOST,
-                        "password": "platform-v1-...",
-                        "extra": '{"timeout": 30, "retry_limit": 3, "retry_delay": 1, "max_retry_wait": 60}',
-                    },
+            connection_type(
+                "acedata",
+                "airflow_provider_acedata.hooks.acedata.AceDataHook",
+                "Ace Data Cloud",
+                host=("Platform URL", DEFAULT_HOST),
+                password=("Platform Token", "platform-v1-..."),
+                rotation_variable={
+                    "label": "Rotation Variable",
+                    "description": "Name of an Airflow Variable that, when set, overrides the Platform "
+                    "Token (used with VariableTokenStore rotation). Replaces the deprecated token_variable.",
+                    "schema": {"type": ["string", "null"]},
                 },
-                "conn-fields": form_fields(
-                    rotation_variable={
-                        "label": "Rotation Variable",
-                        "description": "Name of an Airflow Variable that, when set, overrides the Platform "
-                        "Token (used with VariableTokenStore rotation). Replaces the deprecated token_variable.",
-                        "schema": {"type": ["string", "null"]},
-                    }
-                ),
-            },
-            {
-                "connection-type": "acedata_api",
-                "hook-class-name": "airflow_provider_acedata.hooks.api.AceDataApiHook",
-                "hook-name": "Ace Data Cloud API",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "login", "port"],
-                    "relabeling": {"host": "API URL", "password": "API Key"},
-                    "placeholders": {
-                        "host": DEFAULT_API_HOST,
-                        "password": "an API key (a credential's token)",
-                        "extra": '{"timeout": 30, "retry_limit": 3, "retry_delay": 1, "max_retry_wait": 60}',
-                    },
-                },
-                "conn-fields": form_fields(),
-            },
+            ),
+            connection_type(
+                "acedata_api",
+                "airflow_provider_acedata.hooks.api.AceDataApiHook",
+                "Ace Data Cloud API",
+                host=("API URL", DEFAULT_API_HOST),
+                password=("API Key", "an API key (a credential's token)"),
+            ),
         ],
     }

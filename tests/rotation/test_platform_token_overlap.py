@@ -29,10 +29,10 @@ from typing import Any
 import pytest
 from rotation_support import (
     EnvConnectionStore,
-    Kill,
     Killed,
     assert_converged,
     assert_safe,
+    killed_at,
     rotation,
 )
 
@@ -198,12 +198,8 @@ def test_a_store_raises_after_writing_while_b_completes(rotation_platform, store
 def test_a_killed_after_create_b_completes(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
-    a = make("A", journal, store, lease_ttl=1.5)
-    kill = Kill(rotation_platform, "created")
-    a.extra_checkpoint = kill.checkpoint
-    a.start().join()
-    kill.over()
-    assert isinstance(a.error, Killed)
+    with pytest.raises(Killed):
+        killed_at(rotation_platform, store, "created", lease_ttl=1.5)
     orphan = [
         t for t in rotation_platform.live_tokens() if t["token"] not in (old,) and "lock" not in str(t.get("tags"))
     ]
@@ -217,12 +213,8 @@ def test_a_killed_after_create_b_completes(rotation_platform, store):
 def test_a_killed_after_store_b_completes(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
-    a = make("A", journal, store, lease_ttl=1.5)
-    kill = Kill(rotation_platform, "stored")
-    a.extra_checkpoint = kill.checkpoint
-    a.start().join()
-    kill.over()
-    assert isinstance(a.error, Killed)
+    with pytest.raises(Killed):
+        killed_at(rotation_platform, store, "stored", lease_ttl=1.5)
     assert store.value != old and rotation_platform.is_live(old)
     b = make("B", journal, store).start().join()
     assert b.error is None and b.result
