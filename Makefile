@@ -71,7 +71,7 @@ package-check: $(STAMP)
 
 # The oldest supported Airflow: hook, token-store and provider-info unit tests and the wheel check against it.
 test-oldest: $(OLDEST_STAMP)
-	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_provider_info.py tests/test_token_stores.py
+	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_get_provider_info.py tests/test_token_stores.py
 	.ci/check_wheel.sh requirements/lock-oldest.txt
 
 # Chromium (Debian) and playwright-core (npm) for tests/e2e/test_connection_form.py. Without root or apt

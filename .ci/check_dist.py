@@ -19,7 +19,7 @@ from pathlib import Path
 
 PACKAGE = "airflow_provider_acedata"
 DIST_NAME = "airflow-provider-acedata"
-ENTRY_POINT = f"{PACKAGE}:get_provider_info"
+ENTRY_POINT = f"{PACKAGE}.get_provider_info:get_provider_info"
 REQUIRED_CLASSIFIERS = {"Framework :: Apache Airflow", "Framework :: Apache Airflow :: Provider", "Typing :: Typed"}
 OLDEST_LOCK = "requirements/lock-oldest.txt"
 JUNK = ("__pycache__", ".pyc", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules", ".DS_Store")

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from airflow_provider_acedata import get_provider_info
 from airflow_provider_acedata.exceptions import AceDataConfigError
+from airflow_provider_acedata.get_provider_info import get_provider_info
 from airflow_provider_acedata.hooks._settings import SETTINGS, ConnectionSettings
 
 WHERE = "Connection 'x'"
