@@ -18,8 +18,3 @@ class BearerAuth(AuthBase):
 
     def __repr__(self) -> str:
         return "BearerAuth(token=***)"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, BearerAuth) and other._token == self._token
-
-    __hash__ = None  # type: ignore[assignment]

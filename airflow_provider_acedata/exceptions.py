@@ -61,6 +61,11 @@ class AceDataApiError(AceDataError):
         self.request_id = request_id
         self.retry_after = retry_after
 
+    @property
+    def trace_id(self) -> str | None:
+        """The gateway's name for the request id (``trace_id``), which support asks for."""
+        return self.request_id
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status_code={self.status_code}, code={self.code!r}, {self.args[0]!r})"
 
@@ -71,6 +76,10 @@ class AceDataAuthenticationError(AceDataApiError):
 
 class AceDataPermissionError(AceDataApiError):
     """403: the token may not do this (owner lists need ``user_id``; admin-only routes)."""
+
+
+class AceDataInsufficientBalanceError(AceDataPermissionError):
+    """403 ``used_up``: the application's balance (or the Global one it may fall back to) is used up."""
 
 
 class AceDataNotFoundError(AceDataApiError):
@@ -110,6 +119,8 @@ def error_class(status: int, code: str | None = None) -> type[AceDataApiError]:
     """The exception type for an error answer: by the API's error code first, then by HTTP status."""
     if code == "duplication" or status == 409:
         return AceDataDuplicationError
+    if code == "used_up":
+        return AceDataInsufficientBalanceError
     if status in ERRORS_BY_STATUS:
         return ERRORS_BY_STATUS[status]
     return AceDataServerError if status >= 500 else AceDataApiError

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperatorLink
-
 from airflow_provider_acedata import DEFAULT_HOST
+from airflow_provider_acedata.version_compat import BaseOperatorLink
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator

@@ -54,6 +54,35 @@ def abandoned_locks(tokens: Iterable[dict[str, Any]], now: datetime) -> list[str
     return abandoned
 
 
+class UnconfirmedCreate(AceDataError):
+    """Creating a platform token failed; any token the platform made anyway (its answer lost) was revoked."""
+
+    def __init__(self, error: AceDataError, revoked: list[str]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.revoked = revoked
+
+    def revoked_note(self, what: str) -> str:
+        """A clause for a message: which tokens created anyway were revoked (empty when none)."""
+        return (
+            f"; the {what} the platform created anyway ({', '.join(self.revoked)}) was revoked" if self.revoked else ""
+        )
+
+
+def create_marked(hook: AceDataHook, *, tag: str, metadata: dict[str, Any], key: str) -> dict[str, Any]:
+    """Create a platform token tagged ``tag`` that carries a fresh nonce in ``metadata[key]``.
+
+    A create that fails may have lost its answer after the platform made the token, which would then be a
+    live secret nobody holds: the tokens carrying this call's nonce are revoked, and ``UnconfirmedCreate``
+    names them. A create is never repeated here.
+    """
+    nonce = secrets.token_hex(8)
+    try:
+        return hook.create_platform_token(tags=[tag], metadata={**metadata, key: nonce})
+    except AceDataError as error:
+        raise UnconfirmedCreate(error, revoke_marked(hook, tag=tag, key=key, value=nonce)) from error
+
+
 def revoke_marked(hook: AceDataHook, *, tag: str, key: str, value: str) -> list[str]:
     """Revoke the tokens tagged ``tag`` whose metadata ``key`` is ``value``: a create whose answer was lost."""
     try:
@@ -128,17 +157,18 @@ class PlatformLock:
         self.release()
 
     def current(self) -> AceDataHook:
-        """A hook with the token the connection holds now, sharing the base hook's session."""
-        return self._base.with_token(self._base.stored_token(), user_id=self.user_id)
+        """The base hook, sending the token the connection holds now (another run may have rotated it)."""
+        self._base.stored_token()
+        return self._base
 
     def acquire(self) -> None:
         """Take the lock, waiting (bounded) while another run holds it."""
         started = time.monotonic()
         while True:
-            record = self._create_lock()
+            record = self._create_lock(fresh=self.user_id is not None)
             self._clock = (created_at(record), time.monotonic())
             self.token_id = str(record["id"])
-            self.user_id = str(record["user_id"])
+            self.user_id = self._base.user_id = str(record["user_id"])
             self._own = self._base.with_token(record["token"], user_id=self.user_id)
             holder = self._holder(self._own)
             if holder is not None and str(holder["id"]) == self.token_id:
@@ -184,24 +214,23 @@ class PlatformLock:
         self._own = None
         self._acquired_at = None
 
-    def _create_lock(self) -> dict[str, Any]:
-        """Create a lock token; if the answer is lost, delete whatever was created under this attempt's nonce."""
-        nonce = secrets.token_hex(8)
-        metadata = {**self.metadata, "purpose": self.what, "ttl_seconds": self.ttl, "lease_id": nonce}
-        hook = self._base if self.user_id is None else self.current()
+    def _create_lock(self, *, fresh: bool) -> dict[str, Any]:
+        """Create a lock token, with the token read afresh when ``fresh`` or when the one read was just revoked."""
+        metadata = {**self.metadata, "purpose": self.what, "ttl_seconds": self.ttl}
+        hook = self.current() if fresh else self._base
         try:
             try:
-                return hook.create_platform_token(tags=[self.tag], metadata=metadata)
-            except AceDataAuthenticationError:
-                # The token read a moment ago may have just been rotated by another run: read it again.
-                hook = self.current()
-                return hook.create_platform_token(tags=[self.tag], metadata=metadata)
-        except AceDataError as error:
-            orphans = revoke_marked(hook, tag=self.tag, key="lease_id", value=nonce)
+                return create_marked(hook, tag=self.tag, metadata=metadata, key="lease_id")
+            except UnconfirmedCreate as failed:
+                if not isinstance(failed.error, AceDataAuthenticationError):
+                    raise
+                # A 401 created nothing: the token read a moment ago was rotated by another run. Read it again.
+                return create_marked(self.current(), tag=self.tag, metadata=metadata, key="lease_id")
+        except UnconfirmedCreate as failed:
             raise LockError(
-                f"Could not take the {self.what} ({error}); nothing was changed"
-                + (f"; the lock token created anyway ({', '.join(orphans)}) was deleted" if orphans else "")
-            ) from error
+                f"Could not take the {self.what} ({failed.error}); nothing was changed"
+                + failed.revoked_note("lock token")
+            ) from failed.error
 
     def _holder(self, hook: AceDataHook) -> dict[str, Any] | None:
         """The oldest unexpired lock token, if any; expired ones are deleted on the way."""

@@ -8,13 +8,14 @@ setup mistake before it changes anything.
 
 from __future__ import annotations
 
+import enum
 import hmac
 import os
 from abc import ABC, abstractmethod
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from airflow_provider_acedata.exceptions import AceDataError
+from airflow_provider_acedata.exceptions import AceDataError, AceDataInputError
 from airflow_provider_acedata.masking import mask
 from airflow_provider_acedata.version_compat import BaseHook, Variable
 
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
 
 class TokenStoreError(AceDataError):
     """The store did not durably write the token."""
+
+
+class Holding(enum.Enum):
+    """What a store holds, asked about one token."""
+
+    THIS = "holds this token"
+    OTHER = "holds another token or none"
+    UNKNOWN = "cannot tell"
 
 
 class TokenStore(ABC):
@@ -41,16 +50,20 @@ class TokenStore(ABC):
         """
         raise NotImplementedError
 
-    def holds(self, token: str) -> bool | None:
-        """Whether the store holds ``token`` now: True, False, or None when that cannot be known."""
+    def holds(self, token: str) -> Holding:
+        """Whether the store holds ``token`` now (``Holding.UNKNOWN`` when it cannot read back)."""
         try:
             current = self.load()
         except Exception:
-            return None
+            return Holding.UNKNOWN
         if current is None:
-            return False
+            return Holding.OTHER
         mask(current)
-        return hmac.compare_digest(current.encode(), token.encode())
+        return Holding.THIS if hmac.compare_digest(current.encode(), token.encode()) else Holding.OTHER
+
+    def verifies(self, hook: AceDataHook) -> bool:
+        """Whether ``save`` reads the token back as ``hook``'s connection reads it, so nobody need read it again."""
+        return False
 
     def preflight(self) -> None:
         """Raise ``TokenStoreError`` if the store cannot work as set up; reads only, changes nothing."""
@@ -78,19 +91,22 @@ class VariableTokenStore(TokenStore):
     def __init__(
         self, key: str, *, description: str = "Ace Data Cloud secret written by airflow-provider-acedata"
     ) -> None:
-        if not key:
-            raise ValueError("VariableTokenStore needs a Variable key")
+        if not isinstance(key, str) or not key.strip():
+            raise AceDataInputError(f"VariableTokenStore needs a Variable key (a non-empty string), got {key!r}")
         self.key = key
         self.description = description
 
     def save(self, token: str) -> None:
         Variable.set(self.key, token, description=self.description)
-        if self.holds(token) is not True:
+        if self.holds(token) is not Holding.THIS:
             raise TokenStoreError(f"Variable {self.key!r} does not hold the new token after Variable.set")
 
     def load(self) -> str | None:
         value = Variable.get(self.key, default=None)
         return None if value is None else str(value)
+
+    def verifies(self, hook: AceDataHook) -> bool:
+        return hook.rotation_variable == self.key
 
     def mismatch(self, hook: AceDataHook) -> str | None:
         if hook.rotation_variable == self.key:
@@ -173,6 +189,9 @@ class AirflowConnectionTokenStore(TokenStore):
                 f"REST API ({type(error).__name__}: {error}). Nothing was changed."
             ) from None
 
+    def verifies(self, hook: AceDataHook) -> bool:
+        return hook.conn_id == self.conn_id and hook.rotation_variable is None
+
     def mismatch(self, hook: AceDataHook) -> str | None:
         if hook.rotation_variable:
             return (
@@ -191,7 +210,7 @@ class AirflowConnectionTokenStore(TokenStore):
 
     def save(self, token: str) -> None:
         self.api.set_connection_password(self.conn_id, token)
-        if self.holds(token) is not True:
+        if self.holds(token) is not Holding.THIS:
             raise TokenStoreError(
                 f"Connection {self.conn_id!r} does not hold the new token after the REST update; an "
                 "AIRFLOW_CONN_ variable or a secrets backend may be shadowing the metadata database"

@@ -152,3 +152,49 @@ def optional_choices(field: str, value: object, allowed: Collection[str]) -> lis
         return None
     values = value if isinstance(value, list | tuple) else [value]
     return [require_choice(field, item, allowed) for item in values]
+
+
+MAX_BATCH_IDS = 100
+
+
+def require_api_path(field: str, value: object) -> str:
+    """Return a gateway route such as ``/midjourney/imagine``, or raise naming the field and what is wrong.
+
+    A route is a path on the connection's host: a leading slash, then the service and the API's segments;
+    no scheme or host (the API key goes only to the connection's host), no query string, no ``..``.
+    """
+    example = "e.g. '/midjourney/imagine' or '/openai/chat/completions'"
+    if not isinstance(value, str) or not value.strip():
+        raise AceDataInputError(f"{field} must be a gateway route, {example}; got {value!r}")
+    path = value.strip()
+    problem = None
+    if "://" in path or path.startswith("//"):
+        problem = "holds a scheme or host; the API key goes only to the connection's host"
+    elif not path.startswith("/"):
+        problem = "must start with '/'"
+    elif "?" in path or "#" in path:
+        problem = "must not hold a query string or fragment; put options in the body"
+    elif any(segment in (".", "..") for segment in path.split("/")):
+        problem = "must not hold '.' or '..' segments"
+    elif len([segment for segment in path.split("/") if segment]) < 2:
+        problem = "needs the service and the API's segment"
+    if problem:
+        raise AceDataInputError(f"{field} {problem}, {example}; got {value!r}")
+    return path.rstrip("/") or path
+
+
+def api_service(path: str) -> str:
+    """The service of a gateway route (its first segment): where its tasks are read (``/<service>/tasks``)."""
+    return path.strip("/").split("/")[0]
+
+
+def require_task_ids(field: str, value: object) -> list[str]:
+    """Return 1 to ``MAX_BATCH_IDS`` non-empty task ids, or raise naming the field."""
+    ids = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(ids, list | tuple)
+        or not 1 <= len(ids) <= MAX_BATCH_IDS
+        or not all(isinstance(item, str) and item.strip() for item in ids)
+    ):
+        raise AceDataInputError(f"{field} must be 1 to {MAX_BATCH_IDS} task ids (non-empty strings), got {value!r}")
+    return [item.strip() for item in ids]

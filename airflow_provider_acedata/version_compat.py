@@ -1,23 +1,54 @@
 """Airflow version differences in one place (supported: ``apache-airflow>=3.1.1``, see pyproject.toml).
 
-Import Task SDK names from here, not from ``airflow.*`` directly, so that the next floor change touches one file.
+Import Task SDK and Airflow names from here, not from ``airflow.*`` directly, so that the next floor change
+touches one file. Names only some modules need (the trigger and sensor bases, the hook base) are imported on
+first use, so a DAG file that imports one operator does not pay for them.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from airflow import __version__ as AIRFLOW_VERSION
-from airflow.sdk import BaseHook, BaseOperator, Variable
+from airflow.sdk import BaseOperator, BaseOperatorLink, Variable
 from airflow.sdk.log import mask_secret
 
 try:
     from airflow.exceptions import AirflowProviderDeprecationWarning
 except ImportError:  # a Task SDK without the core package's warning class
     AirflowProviderDeprecationWarning = DeprecationWarning  # type: ignore[misc,assignment]
+try:
+    from airflow.sdk.configuration import conf
+except ImportError:  # Task SDKs before the SDK had its own configuration
+    from airflow.configuration import conf
+try:
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:  # Task SDKs before the SDK had its own exceptions
+    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseHook, BaseSensorOperator, PokeReturnValue
+    from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+
+_ON_FIRST_USE = {
+    "BaseEventTrigger": "airflow.triggers.base",
+    "BaseTrigger": "airflow.triggers.base",
+    "TriggerEvent": "airflow.triggers.base",
+    "BaseSensorOperator": "airflow.sdk",
+    "PokeReturnValue": "airflow.sdk",
+    "BaseHook": "airflow.sdk",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A name only some modules need, imported when one first asks (the trigger bases cost ~9 ms at DAG parse)."""
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -59,10 +90,18 @@ def trigger_schedule(timetable: Any) -> TriggerSchedule | None:
 __all__ = [
     "AIRFLOW_VERSION",
     "AirflowProviderDeprecationWarning",
+    "AirflowSensorTimeout",
+    "BaseEventTrigger",
     "BaseHook",
     "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "PokeReturnValue",
+    "TriggerEvent",
     "TriggerSchedule",
     "Variable",
+    "conf",
     "mask_secret",
     "trigger_schedule",
 ]

@@ -9,7 +9,12 @@ import pytest
 from testdata import TOKEN, connection_json
 
 from airflow_provider_acedata.hooks import AceDataHook
-from airflow_provider_acedata.token_stores import AirflowConnectionTokenStore, TokenStoreError, VariableTokenStore
+from airflow_provider_acedata.token_stores import (
+    AirflowConnectionTokenStore,
+    Holding,
+    TokenStoreError,
+    VariableTokenStore,
+)
 
 REST = "http://127.0.0.1:8080/api/v2/connections/acedata_default"
 API_CONN = '{"conn_type": "http", "host": "http://127.0.0.1:8080", "password": "t"}'
@@ -95,8 +100,8 @@ class TestConnectionStoreSave:
         store = AirflowConnectionTokenStore()
         with pytest.raises(TokenStoreError, match="shadowing"):
             store.save(NEW)
-        assert store.holds(TOKEN) is True
-        assert store.holds(NEW) is False
+        assert store.holds(TOKEN) is Holding.THIS
+        assert store.holds(NEW) is Holding.OTHER
         assert NEW not in repr(store) and "acedata_default" in repr(store)
 
     def test_succeeds_when_the_connection_reads_back_the_new_token(self, monkeypatch, requests_mock):

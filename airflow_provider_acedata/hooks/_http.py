@@ -1,8 +1,8 @@
-"""The transport under AceDataHook: one request, retry and error policy, sent with requests or httpx.
+"""The transport under both hooks: one request, retry and error policy, sent with requests or httpx.
 
 The sync path (``requests``) serves operators in workers; the async path (``httpx``) serves triggers, so a
 wait never blocks the triggerer's event loop. Both send the same requests and raise the same errors:
-only the client and the sleep differ.
+only the client and the sleep differ. The platform API and the gateway differ only in their ``Endpoint``.
 """
 
 from __future__ import annotations
@@ -44,15 +44,20 @@ MAX_BACKOFF = 60.0
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where and how requests go: the API root, the per-request timeout and the User-Agent."""
+    """Where and how requests go: the API root, the per-request timeout and the User-Agent.
+
+    ``secret`` names the secret sent and where it comes from, for the message of a 401.
+    """
 
     base_url: str
+    root: str
     timeout: float
     user_agent: str
+    secret: str = "the token"
 
     @property
     def api_url(self) -> str:
-        return f"{self.base_url}/api/v1"
+        return f"{self.base_url}{self.root}"
 
     def headers(self, token: str) -> dict[str, str]:
         return {"Accept": "application/json", "Authorization": f"Bearer {token}", "User-Agent": self.user_agent}
@@ -71,8 +76,9 @@ class RetryPolicy:
     retry_delay: float
     max_retry_wait: float
 
-    def applies_to(self, method: str) -> bool:
-        return method in IDEMPOTENT_METHODS and self.retry_limit > 0
+    def applies_to(self, method: str, idempotent: bool | None = None) -> bool:
+        """Whether a request may be retried: GET and DELETE, or one the caller declares a read (a task read)."""
+        return (method in IDEMPOTENT_METHODS if idempotent is None else idempotent) and self.retry_limit > 0
 
     def is_transient(self, error: BaseException) -> bool:
         if isinstance(error, AceDataRateLimitError):
@@ -182,8 +188,11 @@ class Transport:
             text += f": {message}"
         if field_errors:
             text += f" {field_errors}"
-        if status == 403:
+        if status == 401:
+            text += f" ({self.endpoint.secret} was refused: put a live one there)"
+        if status == 403 and code in (None, "permission_denied"):
             text += " (owner lists need user_id; the token may lack this permission)"
+        trace_id = body.get("trace_id") if isinstance(body, dict) else None
         return error_class(status, code)(
             redact(text, token),
             status_code=status,
@@ -192,7 +201,7 @@ class Transport:
             code=code,
             api_message=redact(message, token) if message else None,
             field_errors={key: redact(str(value), token) for key, value in field_errors.items()},
-            request_id=headers.get("X-Request-Id") or headers.get("X-Trace-Id"),
+            request_id=headers.get("X-Request-Id") or headers.get("X-Trace-Id") or (trace_id and str(trace_id)),
             retry_after=parse_retry_after(headers.get("Retry-After")),
         )
 
@@ -237,10 +246,14 @@ class SyncTransport(Transport):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         mask_secrets: bool = True,
-        retry: bool = True,
+        retry: bool | None = None,
     ) -> Any:
-        """Send one API call; GET and DELETE are retried on transient failures, anything else never is."""
-        if not (retry and self.policy.applies_to(method)):
+        """Send one API call, retried on transient failures when it is a read.
+
+        ``retry`` None: GET and DELETE are reads, anything else is not; True: this call is a read (a POST
+        that only reads, such as a task read); False: never retried.
+        """
+        if not self.policy.applies_to(method, retry):
             return self._send(method, path, token, params, json, mask_secrets)
         return self.policy.retrying(self.log)(self._send, method, path, token, params, json, mask_secrets)
 
@@ -306,10 +319,10 @@ class AsyncTransport(Transport):
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         mask_secrets: bool = True,
-        retry: bool = True,
+        retry: bool | None = None,
     ) -> Any:
         """The async twin of ``SyncTransport.request``: the same retries, waits and errors."""
-        if not (retry and self.policy.applies_to(method)):
+        if not self.policy.applies_to(method, retry):
             return await self._send(method, path, token, params, json, mask_secrets)
         return await self.policy.async_retrying(self.log)(self._send, method, path, token, params, json, mask_secrets)
 
@@ -421,16 +434,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def base_url(host: str | None, port: int | None, schema: str | None) -> str:
-    """Normalise the connection host (URL or bare host, with optional port) to ``scheme://host[:port]``."""
-    raw = (host or DEFAULT_HOST).strip().rstrip("/")
+def base_url(
+    host: str | None, port: int | None, schema: str | None, *, default: str = DEFAULT_HOST, root: str = ""
+) -> str:
+    """Normalise the connection host (URL or bare host, with optional port) to ``scheme://host[:port]``.
+
+    A trailing ``root`` (the API's path, e.g. ``/api/v1``) pasted into the host is dropped.
+    """
+    raw = (host or default).strip().rstrip("/")
     if "://" not in raw:
         bare = urlsplit(f"//{raw}").hostname or ""
         scheme = schema if schema in ("http", "https") else ("http" if is_loopback(bare) else "https")
         raw = f"{scheme}://{raw}"
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AceDataConfigError(f"Connection host must be a URL such as {DEFAULT_HOST!r}, got {host!r}")
+        raise AceDataConfigError(f"Connection host must be a URL such as {default!r}, got {host!r}")
     if parts.username or parts.password:
         raise AceDataConfigError("Connection host must not contain credentials; put the token in the password")
     if parts.scheme != "https" and not is_loopback(parts.hostname):
@@ -440,5 +458,7 @@ def base_url(host: str | None, port: int | None, schema: str | None) -> str:
     netloc = parts.netloc
     if port and parts.port is None:
         netloc = f"{netloc}:{port}"
-    path = parts.path.rstrip("/").removesuffix("/api/v1")
+    path = parts.path.rstrip("/")
+    if root:
+        path = path.removesuffix(root)
     return f"{parts.scheme}://{netloc}{path}"

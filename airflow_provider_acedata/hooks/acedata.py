@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import logging
-import warnings
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from functools import cached_property
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from airflow_provider_acedata import __version__
-from airflow_provider_acedata.exceptions import (
-    AceDataAuthenticationError,
-    AceDataConfigError,
-    AceDataError,
-    AceDataInputError,
-    AceDataNotFoundError,
-)
-from airflow_provider_acedata.hooks._http import (
-    AsyncTransport,
-    Endpoint,
-    RetryPolicy,
-    SyncTransport,
-    base_url,
-    redact,
-)
-from airflow_provider_acedata.masking import mask, without_secrets
+from airflow_provider_acedata import DEFAULT_HOST
+from airflow_provider_acedata.exceptions import AceDataError, AceDataInputError, AceDataNotFoundError
+from airflow_provider_acedata.hooks._base import AceDataBaseHook
+from airflow_provider_acedata.masking import without_secrets
 from airflow_provider_acedata.queries import ORDERS_PATH, USAGE_PATH, RecordQuery, order_query, usage_query
 from airflow_provider_acedata.records import created_at, order_record, usage_record
 from airflow_provider_acedata.validation import (
@@ -43,248 +25,78 @@ from airflow_provider_acedata.validation import (
     require_text,
     require_uuid,
 )
-from airflow_provider_acedata.version_compat import (
-    AIRFLOW_VERSION,
-    AirflowProviderDeprecationWarning,
-    BaseHook,
-    Variable,
-)
-
-_Number = TypeVar("_Number", int, float)
 
 if TYPE_CHECKING:
-    import requests
-    from airflow.sdk import Connection
-    from typing_extensions import Unpack
+    from typing_extensions import Self, Unpack
 
+    from airflow_provider_acedata.hooks._base import HookSettings
     from airflow_provider_acedata.queries import OrderFilters, UsageFilters
 
 PAGE_SIZE = 100
 ROTATE_UNSUPPORTED_STATUSES = frozenset({404, 405})
-_BEARER_PREFIX = "bearer "
 
 
-class AceDataHook(BaseHook):
+class AceDataHook(AceDataBaseHook):
     """Talk to the Ace Data Cloud platform API with the platform token of an ``acedata`` connection.
 
-    Resource methods live here; the request, retry and error policy lives in
-    :mod:`airflow_provider_acedata.hooks._http`, sent with ``requests`` (sync) or ``httpx`` (the ``a*``
-    methods, for triggers). A finite timeout on every request, no redirects, retries with backoff for
-    GET/DELETE only, and API errors turned into the types in :mod:`airflow_provider_acedata.exceptions`.
-
-    A hook owns one HTTP session; :meth:`with_token` makes hooks that share it. Close a hook with
-    :meth:`close` (or use it as a context manager) when done.
+    The platform's resources live here: platform tokens, applications, services, API keys (credentials),
+    call records and orders. The connection, its token (or the Variable named by the extra
+    ``rotation_variable``), its settings and the HTTP plumbing live in
+    :class:`~airflow_provider_acedata.hooks._base.AceDataBaseHook`, shared with ``AceDataApiHook``.
 
     :param acedata_conn_id: the Airflow connection holding the base URL (host) and token (password).
-    :param timeout: seconds per request; overrides the connection extra ``timeout`` (default 30).
-    :param retry_limit: retries of a GET/DELETE; overrides the extra ``retry_limit`` (default 3).
-    :param retry_delay: base of the exponential backoff; overrides the extra ``retry_delay`` (default 1).
-    :param max_retry_wait: the longest ``Retry-After`` honoured by sleeping; a longer one raises
-        ``AceDataRateLimitError`` at once. Overrides the extra ``max_retry_wait`` (default 60).
-    :param token: use this token instead of the connection's (e.g. to test a freshly rotated one).
     :param user_id: the account's id, when known, so that owner lists need no ``/platform-tokens/me/`` call.
+    :param settings: ``timeout``, ``retry_limit``, ``retry_delay``, ``max_retry_wait`` and ``token``
+        (:class:`~airflow_provider_acedata.hooks._base.HookSettings`).
     """
 
     conn_name_attr = "acedata_conn_id"
     default_conn_name = "acedata_default"
     conn_type = "acedata"
     hook_name = "Ace Data Cloud"
+    default_host = DEFAULT_HOST
+    api_root = "/api/v1"
+    secret_name = "Platform Token"
 
     def __init__(
-        self,
-        acedata_conn_id: str = default_conn_name,
-        *,
-        timeout: float | None = None,
-        retry_limit: int | None = None,
-        retry_delay: float | None = None,
-        max_retry_wait: float | None = None,
-        token: str | None = None,
-        user_id: str | None = None,
+        self, acedata_conn_id: str = default_conn_name, *, user_id: str | None = None, **settings: Unpack[HookSettings]
     ) -> None:
-        super().__init__()
+        super().__init__(acedata_conn_id, **settings)
         self.acedata_conn_id = acedata_conn_id
-        self._timeout = timeout
-        self._retry_limit = retry_limit
-        self._retry_delay = retry_delay
-        self._max_retry_wait = max_retry_wait
-        if token is not None:
-            mask(token)
-        self._token_override = token
-        if user_id is not None:
-            self.__dict__["user_id"] = require_uuid("user_id", user_id)
-        self._parent: AceDataHook | None = None
-        self._label = f"connection {acedata_conn_id!r}"
+        self._user_id = None if user_id is None else require_uuid("user_id", user_id)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(acedata_conn_id={self.acedata_conn_id!r})"
+    def with_token(self, token: str, *, user_id: str | None = None) -> Self:
+        """A hook for the same connection that authenticates with ``token``, sharing this hook's session.
 
-    def with_token(self, token: str, *, user_id: str | None = None) -> AceDataHook:
-        """A hook for the same connection and settings that authenticates with ``token``.
-
-        It shares this hook's connection, settings and HTTP session (closing it is a no-op); give
-        ``user_id`` when the token's account is known, to skip the ``/platform-tokens/me/`` call.
+        Give ``user_id`` when the token's account is known, to skip the ``/platform-tokens/me/`` call.
         """
-        child = type(self)(
-            self.acedata_conn_id,
-            timeout=self._timeout,
-            retry_limit=self._retry_limit,
-            retry_delay=self._retry_delay,
-            max_retry_wait=self._max_retry_wait,
-            token=token,
-            user_id=user_id,
-        )
-        child._parent = self
-        return child
+        sibling = super().with_token(token)
+        sibling._user_id = None if user_id is None else require_uuid("user_id", user_id)
+        return sibling
 
-    def close(self) -> None:
-        """Close the HTTP session this hook owns (hooks made by ``with_token`` share their parent's)."""
-        if self._parent is None and "sync_transport" in self.__dict__:
-            self.sync_transport.close()
-
-    async def aclose(self) -> None:
-        """Close the async HTTP client this hook owns."""
-        if self._parent is None and "async_transport" in self.__dict__:
-            await self.async_transport.aclose()
-
-    def __enter__(self) -> AceDataHook:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
-    # -- connection -------------------------------------------------------------------------------
-
-    @cached_property
-    def connection(self) -> Connection:
-        """The Airflow connection, fetched once per hook family (Airflow masks its password on fetch)."""
-        if self._parent is not None:
-            return self._parent.connection
-        return self.get_connection(self.acedata_conn_id)
-
-    @cached_property
-    def extras(self) -> dict[str, Any]:
-        """The connection extras, accepting the legacy ``extra__acedata__`` prefix too."""
-        raw = self.connection.extra_dejson or {}
-        prefix = f"extra__{self.conn_type}__"
-        return {key.removeprefix(prefix): value for key, value in raw.items() if value not in (None, "")}
-
-    @cached_property
-    def base_url(self) -> str:
-        """The platform's base URL (scheme and host), https unless the host is loopback."""
-        return base_url(self.connection.host, self.connection.port, self.connection.schema)
-
-    @cached_property
-    def api_url(self) -> str:
-        return f"{self.base_url}/api/v1"
-
-    @cached_property
-    def timeout(self) -> float:
-        return self._setting("timeout", self._timeout, 30.0, float, minimum=0.001)
-
-    @cached_property
-    def retry_limit(self) -> int:
-        return self._setting("retry_limit", self._retry_limit, 3, int, minimum=0)
-
-    @cached_property
-    def retry_delay(self) -> float:
-        return self._setting("retry_delay", self._retry_delay, 1.0, float, minimum=0)
-
-    @cached_property
-    def max_retry_wait(self) -> float:
-        return self._setting("max_retry_wait", self._max_retry_wait, 60.0, float, minimum=0)
-
-    @cached_property
-    def rotation_variable(self) -> str | None:
-        """The extra ``rotation_variable``: an Airflow Variable that, once set, overrides the password.
-
-        ``token_variable`` (0.1.0) still works but warns: Airflow masks every extra whose key contains
-        "token", so the form and the logs showed its value as ``***``.
-        """
-        if name := self.extras.get("rotation_variable"):
-            return str(name)
-        if name := self.extras.get("token_variable"):
-            message = (
-                f"{self._label[:1].upper()}{self._label[1:]}: the extra 'token_variable' is deprecated; rename it "
-                "to 'rotation_variable' (Airflow masks extras whose key contains 'token')"
-            )
-            warnings.warn(message, AirflowProviderDeprecationWarning, stacklevel=2)
-            self.log.warning("%s", message)
-            return str(name)
-        return None
-
-    @cached_property
-    def token(self) -> str:
-        """The platform token: the ``rotation_variable`` Variable if set, else the connection password."""
-        return self._read_token()
-
-    def stored_token(self) -> str:
-        """The token the connection yields now, read afresh: a rotation may have replaced it since."""
-        return type(self)(self.acedata_conn_id)._read_token()
-
-    def _read_token(self) -> str:
-        token = self._token_override
-        source = "the token argument"
-        if token is None and (variable := self.rotation_variable):
-            token = Variable.get(str(variable), default=None)
-            source = f"Variable {variable!r}"
-        if token is None:
-            token = self.connection.password
-            source = f"the Platform Token (password) of {self._label}"
-        token = (token or "").strip()
-        if token.lower().startswith(_BEARER_PREFIX):
-            token = token[len(_BEARER_PREFIX) :].strip()
-        if not token:
-            raise AceDataConfigError(f"No platform token: {source} is empty. Put the token in the password field.")
-        mask(token)
-        if not token.startswith("platform-"):
+    def check_secret(self, secret: str, source: str) -> None:
+        if not secret.startswith("platform-"):
             self.log.warning(
                 "The token from %s does not start with 'platform-'; a user JWT works but expires. "
                 "Create a platform token in the console for unattended use.",
                 source,
             )
-        return token
-
-    @cached_property
-    def endpoint(self) -> Endpoint:
-        return Endpoint(
-            base_url=self.base_url,
-            timeout=self.timeout,
-            user_agent=f"airflow-provider-acedata/{__version__} apache-airflow/{AIRFLOW_VERSION}",
-        )
-
-    @cached_property
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.retry_limit, self.retry_delay, self.max_retry_wait)
-
-    @cached_property
-    def sync_transport(self) -> SyncTransport:
-        """The requests transport, one per hook family."""
-        if self._parent is not None:
-            return self._parent.sync_transport
-        return SyncTransport(self.endpoint, self.retry_policy, self._logger)
-
-    @cached_property
-    def async_transport(self) -> AsyncTransport:
-        """The httpx transport, one per hook family (for triggers)."""
-        if self._parent is not None:
-            return self._parent.async_transport
-        return AsyncTransport(self.endpoint, self.retry_policy, self._logger)
 
     @property
-    def session(self) -> requests.Session:
-        """The ``requests.Session`` of this hook family: keep-alive across calls."""
-        return self.sync_transport.session
+    def rotation_variable(self) -> str | None:
+        """The extra ``rotation_variable``: an Airflow Variable that, once set, overrides the password."""
+        return self.family.source.rotation_variable
 
     @property
-    def _logger(self) -> logging.Logger:
-        return cast("logging.Logger", self.log)
-
-    @cached_property
     def user_id(self) -> str:
-        """The id of the account the token belongs to; owner lists must send it."""
-        return str(self.get_current_user()["id"])
+        """The id of the account the token belongs to; owner lists must send it (read once, unless told)."""
+        if self._user_id is None:
+            self._user_id = str(self.get_current_user()["id"])
+        return self._user_id
+
+    @user_id.setter
+    def user_id(self, user_id: str) -> None:
+        self._user_id = require_uuid("user_id", user_id)
 
     # -- platform tokens --------------------------------------------------------------------------
 
@@ -302,10 +114,6 @@ class AceDataHook(BaseHook):
         if metadata is not None:
             body["metadata"] = dict(metadata)
         return cast("dict[str, Any]", self._request("POST", "/platform-tokens/", json=body))
-
-    def get_platform_token(self, token_id: str) -> dict[str, Any]:
-        token_id = require_uuid("token_id", token_id)
-        return cast("dict[str, Any]", self._request("GET", f"/platform-tokens/{token_id}"))
 
     def iter_platform_tokens(self, *, tag: str | None = None) -> Iterator[dict[str, Any]]:
         """Yield this account's platform tokens (values masked as they arrive), oldest first."""
@@ -643,26 +451,23 @@ class AceDataHook(BaseHook):
 
     async def _auser_id(self) -> str:
         """The account's id without blocking the event loop: ``GET /platform-tokens/me/`` once per hook."""
-        known = self.__dict__.get("user_id") or self.__dict__.get("_user_id")
-        if known:
-            return str(known)
-        user_id = str((await self._arequest("GET", "/platform-tokens/me/"))["id"])
-        self.user_id = user_id
-        return user_id
+        if self._user_id is None:
+            self.user_id = str((await self._arequest("GET", "/platform-tokens/me/"))["id"])
+        return self.user_id
 
     # -- Airflow UI -------------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token with one ``GET /platform-tokens/me/``, not retried; never raises, never echoes the token."""
         # Airflow tests a form under a random temporary connection id: naming it would only confuse.
-        self._label = "this connection"
+        self.family.source.where = "this connection"
         try:
             user = cast("dict[str, Any]", self._request("GET", "/platform-tokens/me/", retry=False))
         except Exception as error:
             return False, self._redact(f"{type(error).__name__}: {error}")
         return True, f"Connected as {user.get('username') or user.get('email') or user.get('id')}"
 
-    # -- HTTP -------------------------------------------------------------------------------------
+    # -- paging -----------------------------------------------------------------------------------
 
     def _paginate(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """Yield every item of a ``{count, items}`` collection with its secret values blanked out.
@@ -701,68 +506,6 @@ class AceDataHook(BaseHook):
         except AceDataNotFoundError:
             self.log.info("%s was already deleted", what)
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        mask_secrets: bool = True,
-        retry: bool = True,
-    ) -> Any:
-        """Send one API call through the sync transport (GET/DELETE retried on transient failures)."""
-        return self.sync_transport.request(
-            method, path, token=self.token, params=params, json=json, mask_secrets=mask_secrets, retry=retry
-        )
-
-    async def _arequest(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
-        """Send one API call through the async transport; a 401 re-reads the token once (it may have rotated)."""
-        token = await self._atoken()
-        try:
-            return await self.async_transport.request(method, path, token=token, params=params)
-        except AceDataAuthenticationError:
-            fresh = await self._atoken(reload=True)
-            if fresh == token:
-                raise
-            self.log.info("Connection %r has a new platform token; retrying with it", self.acedata_conn_id)
-            return await self.async_transport.request(method, path, token=fresh, params=params)
-
-    async def _atoken(self, *, reload: bool = False) -> str:
-        """The token, read without blocking the event loop: the connection via ``aget_connection``."""
-        if reload and self._token_override is None:
-            for name in ("connection", "extras", "token"):
-                self.__dict__.pop(name, None)
-        if "token" not in self.__dict__:
-            if "connection" not in self.__dict__ and self._parent is None:
-                self.__dict__["connection"] = await self.aget_connection(self.acedata_conn_id)
-            if self._token_override is None and self.rotation_variable:
-                self.__dict__["token"] = await asyncio.to_thread(self._read_token)
-            else:
-                self.__dict__["token"] = self._read_token()
-        return self.token
-
-    def _redact(self, text: str) -> str:
-        """Remove the token from text that may end up in a log or exception."""
-        return redact(text, self.__dict__.get("token") or self._token_override)
-
-    def _setting(
-        self, name: str, override: float | None, default: _Number, kind: type[_Number], *, minimum: float
-    ) -> _Number:
-        """Read a numeric setting from the hook argument, else the connection extra, else the default."""
-        value = override if override is not None else self.extras.get(name, default)
-        try:
-            number = kind(value)
-        except (TypeError, ValueError):
-            raise AceDataConfigError(
-                f"{self._label[:1].upper()}{self._label[1:]}: extra {name!r} must be a number, got {value!r}"
-            ) from None
-        if number < minimum:
-            raise AceDataConfigError(
-                f"{self._label[:1].upper()}{self._label[1:]}: extra {name!r} must be >= {minimum:g}, got {value!r}"
-            )
-        return number
-
 
 def _count_and_newest(page: Mapping[str, Any]) -> tuple[int, datetime | None]:
     """A newest-first page's ``count`` and the ``created_at`` of its first record (None when empty)."""
@@ -781,4 +524,4 @@ def remaining_amount(application: Mapping[str, Any]) -> float:
         ) from None
 
 
-__all__ = ["AceDataError", "AceDataHook"]
+__all__ = ["AceDataHook"]

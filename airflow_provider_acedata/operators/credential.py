@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_acedata.exceptions import AceDataConflictError
+from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataInputError
 from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
 from airflow_provider_acedata.masking import fingerprint
 from airflow_provider_acedata.operators._context import run_metadata
@@ -114,6 +114,7 @@ class CreateCredentialOperator(_CredentialOperator):
 
     def execute(self, context: Context) -> str:
         from airflow_provider_acedata.rotation.credential import credential_token
+        from airflow_provider_acedata.token_stores import Holding
 
         application_id = require_uuid("application_id", self.application_id)
         name = require_text("name", self.name)
@@ -149,7 +150,7 @@ class CreateCredentialOperator(_CredentialOperator):
             application_id,
         )
         if self.token_store is not None:
-            if self.token_store.holds(token) is True:
+            if self.token_store.holds(token) is Holding.THIS:
                 self.log.info("%r already holds this key", self.token_store)
             else:
                 self.token_store.save(token)
@@ -229,7 +230,7 @@ class RotateCredentialOperator(_CredentialOperator):
     ) -> None:
         super().__init__(**kwargs)
         if not callable(getattr(token_store, "save", None)):
-            raise TypeError(f"token_store must be a TokenStore, got {token_store!r}")
+            raise AceDataInputError(f"token_store must be a TokenStore, got {token_store!r}")
         self.credential_id = credential_id
         self.token_store = token_store
         self.strategy = strategy

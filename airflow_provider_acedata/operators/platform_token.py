@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_acedata.exceptions import AceDataInputError
 from airflow_provider_acedata.operators._context import run_metadata
 from airflow_provider_acedata.validation import require_uuid
 from airflow_provider_acedata.version_compat import BaseOperator
@@ -63,7 +64,7 @@ class RotatePlatformTokenOperator(BaseOperator):
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
         if not isinstance(keep_previous, int) or keep_previous < 0:
-            raise ValueError(f"keep_previous must be an integer >= 0, got {keep_previous!r}")
+            raise AceDataInputError(f"keep_previous must be an integer >= 0, got {keep_previous!r}")
         self.token_store = token_store
         self.acedata_conn_id = acedata_conn_id
         self.keep_previous = keep_previous

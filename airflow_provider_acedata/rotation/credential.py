@@ -16,6 +16,7 @@ from airflow_provider_acedata.masking import fingerprint, mask
 from airflow_provider_acedata.platform_lock import lock_tag
 from airflow_provider_acedata.rotation.protocol import Rotation, RotationOptions
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
+from airflow_provider_acedata.token_stores import Holding
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -65,14 +66,14 @@ class CredentialRotation(Rotation):
 
         new = self._stored_successor()
         if new is not None:
-            self._info("An earlier attempt already created and stored %s; finishing", new["id"])
+            self.log.info("An earlier attempt already created and stored %s; finishing", new["id"])
         else:
             new = self._create(old)
             self._step("created")
             self._test(new)
             self._step("tested")
             self.store_new(credential_token(new), new_id=str(new["id"]), revoke_new=lambda: self._delete_new(new))
-            self._info("Stored the new API key in %r", self.store)
+            self.log.info("Stored the new API key in %r", self.store)
             self._step("stored")
         self._finish(new)
         self._step("finished")
@@ -90,7 +91,7 @@ class CredentialRotation(Rotation):
         if successor is None:
             raise gone
         self.application_id = str(successor["application_id"])
-        self._info("API key %s was already replaced by %s and deleted", self.credential_id, successor["id"])
+        self.log.info("API key %s was already replaced by %s and deleted", self.credential_id, successor["id"])
         return RotationResult(
             new_id=str(successor["id"]), previous_id=self.credential_id, revoked_ids=[self.credential_id]
         )
@@ -107,10 +108,10 @@ class CredentialRotation(Rotation):
             )
             return None
         token = credential_token(rotated)
-        self._info("Rotated API key %s in place (%s); the old key is dead", self.credential_id, fingerprint(token))
+        self.log.info("Rotated API key %s in place (%s); the old key is dead", self.credential_id, fingerprint(token))
         self._step("created")
         self.store_new(token, new_id=self.credential_id, revoke_new=None)
-        self._info("Stored the new API key in %r", self.store)
+        self.log.info("Stored the new API key in %r", self.store)
         self._step("stored")
         return rotated
 
@@ -121,11 +122,11 @@ class CredentialRotation(Rotation):
             if (candidate.get("metadata") or {}).get(ROTATED_FROM) != self.credential_id:
                 continue
             token = self.hook.get_credential(str(candidate["id"])).get("token")
-            held = self.store.holds(token) if isinstance(token, str) and token else False
-            if held is True:
+            held = self.store.holds(token) if isinstance(token, str) and token else Holding.OTHER
+            if held is Holding.THIS:
                 found = candidate
-            elif held is False:
-                self._info("Deleting %s, an unstored replacement left by an earlier attempt", candidate["id"])
+            elif held is Holding.OTHER:
+                self.log.info("Deleting %s, an unstored replacement left by an earlier attempt", candidate["id"])
                 self.hook.delete_credential(str(candidate["id"]))
             else:
                 self.log.warning(
@@ -149,7 +150,7 @@ class CredentialRotation(Rotation):
             metadata=metadata,
             **fields,
         )
-        self._info("Created API key %s (%s) to replace %s", new["id"], fingerprint(credential_token(new)), old["id"])
+        self.log.info("Created API key %s (%s) to replace %s", new["id"], fingerprint(credential_token(new)), old["id"])
         return new
 
     def _test(self, new: dict[str, Any]) -> None:
@@ -173,7 +174,7 @@ class CredentialRotation(Rotation):
                 f"The new API key {new['id']} is stored, but deleting the old key {self.credential_id} failed "
                 f"({type(error).__name__}); both keys work. Rerun to delete the old key."
             ) from error
-        self._info("Deleted the old API key %s", self.credential_id)
+        self.log.info("Deleted the old API key %s", self.credential_id)
 
     def _delete_new(self, new: dict[str, Any]) -> str:
         """Delete a new key that was not stored; say what happened to it."""

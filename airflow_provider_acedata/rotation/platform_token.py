@@ -8,13 +8,12 @@ leaves alive is tagged, and the next run's finish revokes it.
 from __future__ import annotations
 
 import hmac
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataError
 from airflow_provider_acedata.hooks.acedata import AceDataHook
 from airflow_provider_acedata.masking import fingerprint, mask
-from airflow_provider_acedata.platform_lock import abandoned_locks, revoke_marked
+from airflow_provider_acedata.platform_lock import UnconfirmedCreate, abandoned_locks, create_marked
 from airflow_provider_acedata.records import created_at
 from airflow_provider_acedata.rotation.protocol import STEPS, Rotation, RotationOptions
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
@@ -61,13 +60,13 @@ class PlatformTokenRotation(Rotation):
         return self._fresh
 
     def rotate(self) -> RotationResult:
-        current = self.lease.current()
+        current = self.lease.current()  # the run that held the lease before may have rotated the token
         old = self._identify(current)
-        self._info("Current token %s (%s) of user %s", old["id"], fingerprint(current.token), current.user_id)
+        self.log.info("Current token %s (%s) of user %s", old["id"], fingerprint(current.token), current.user_id)
         self._step("identified")
 
         new = self._create(current, old)
-        self._info("Created token %s (%s)", new["id"], fingerprint(new["token"]))
+        self.log.info("Created token %s (%s)", new["id"], fingerprint(new["token"]))
         self._step("created")
 
         fresh = self.hook.with_token(new["token"], user_id=current.user_id)
@@ -78,11 +77,11 @@ class PlatformTokenRotation(Rotation):
             new["token"], new_id=str(new["id"]), revoke_new=lambda: self._revoke_new(current, str(new["id"]))
         )
         self._fresh = fresh
-        self._info("Stored token %s in %r", new["id"], self.store)
+        self.log.info("Stored token %s in %r", new["id"], self.store)
         self._step("stored")
 
         self.lease.check()
-        if not self._connection_reads(new["token"]):
+        if not self.store.verifies(self.hook) and not self._connection_reads(new["token"]):
             spared = self._finish(fresh, old, new, spare=str(old["id"]))
             raise RotationError(
                 f"{self.store!r} now holds the new token {new['id']}, but connection {self.conn_id!r} still "
@@ -106,18 +105,16 @@ class PlatformTokenRotation(Rotation):
         )
 
     def _create(self, hook: AceDataHook, old: dict[str, Any]) -> dict[str, Any]:
-        """Create the new token; if the answer is lost, find it by this run's nonce and revoke it."""
+        """Create the new token; if the answer is lost, the one the platform made anyway is revoked."""
         self.lease.check()
-        nonce = secrets.token_hex(8)
-        metadata = {**self.metadata, "rotated_from": old["id"], "rotation_id": nonce}
+        metadata = {**self.metadata, "rotated_from": old["id"]}
         try:
-            new = hook.create_platform_token(tags=[self.tag], metadata=metadata)
-        except AceDataError as error:
-            orphans = revoke_marked(hook, tag=self.tag, key="rotation_id", value=nonce)
+            new = create_marked(hook, tag=self.tag, metadata=metadata, key="rotation_id")
+        except UnconfirmedCreate as failed:
             raise RotationError(
-                f"Creating the new token failed ({error}); the stored token is unchanged"
-                + (f"; the token the platform created anyway ({', '.join(orphans)}) was revoked" if orphans else "")
-            ) from error
+                f"Creating the new token failed ({failed.error}); the stored token is unchanged"
+                + failed.revoked_note("token")
+            ) from failed.error
         mask(new["token"])
         return new
 
@@ -128,7 +125,7 @@ class PlatformTokenRotation(Rotation):
             seen = str(fresh.get_current_user().get("id"))
             if seen != current.user_id:
                 raise RotationError(f"the new token {new['id']} authenticates as {seen}, not {current.user_id}")
-            self._info("Tested token %s: it authenticates as user %s", new["id"], current.user_id)
+            self.log.info("Tested token %s: it authenticates as user %s", new["id"], current.user_id)
             self.lease.check()
         except Exception as error:
             outcome = self._revoke_new(current, str(new["id"]))
@@ -170,7 +167,7 @@ class PlatformTokenRotation(Rotation):
         if swept := abandoned_locks(tokens.values(), now=born):
             for token_id in swept:
                 hook.delete_platform_token(token_id)
-            self._info("Revoked %d lock token(s) abandoned by killed runs: %s", len(swept), swept)
+            self.log.info("Revoked %d lock token(s) abandoned by killed runs: %s", len(swept), swept)
         return RotationResult(new_id=new_id, previous_id=old_id, revoked_ids=revoked, kept_ids=kept)
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from airflow_provider_acedata.hooks.acedata import AceDataHook
 from airflow_provider_acedata.platform_lock import PlatformLock
 from airflow_provider_acedata.rotation.report import RotationError, RotationResult
+from airflow_provider_acedata.token_stores import Holding
 
 if TYPE_CHECKING:
     from typing_extensions import Required
@@ -43,7 +45,7 @@ class Rotation(ABC):
     :param lease_wait: seconds to wait for another run's lease before giving up.
     :param lease_poll: seconds between checks while waiting.
     :param metadata: the run's ids (dag, run, task), recorded with the lease and the new secret.
-    :param log: where the steps are logged (a logger), or None.
+    :param log: where the steps are logged (a logger; default this module's).
     :param checkpoint: called with each step's name as it completes; tests use it to crash or
         interleave runs between steps.
     """
@@ -68,7 +70,7 @@ class Rotation(ABC):
         self.hook = AceDataHook(conn_id)
         self.store = token_store
         self.metadata = {**(metadata or {}), **identity}
-        self.log = log
+        self.log = log if log is not None else logging.getLogger(__name__)
         self._checkpoint = checkpoint or (lambda step: None)
         self.lease = PlatformLock(
             self.hook,
@@ -85,13 +87,13 @@ class Rotation(ABC):
         try:
             self.preflight()
             self.lease.acquire()
-            self._info("Rotation lease taken (lock token %s)", self.lease.token_id)
+            self.log.info("Rotation lease taken (lock token %s)", self.lease.token_id)
             self._step("leased")
             try:
                 result = self.rotate()
             finally:
                 self.lease.release(self.release_with())
-            self._info("%s", result.summary(self.what))
+            self.log.info("%s", result.summary(self.what))
             return result
         finally:
             self.hook.close()
@@ -121,15 +123,17 @@ class Rotation(ABC):
         except Exception as error:
             failure = f"Storing the new {self.what} failed ({type(error).__name__}: {error})"
             held = self.store.holds(secret)
-            if held is True:
-                self._info("The store raised (%s) but holds the new %s; carrying on", type(error).__name__, self.what)
+            if held is Holding.THIS:
+                self.log.info(
+                    "The store raised (%s) but holds the new %s; carrying on", type(error).__name__, self.what
+                )
                 return
             if revoke_new is None:
                 raise RotationError(
                     f"{failure}; the old {self.what} no longer works (it was rotated in place). Rerun: the next "
                     f"attempt rotates {new_id} again and stores that one"
                 ) from error
-            if held is False:
+            if held is Holding.OTHER:
                 raise RotationError(
                     f"{failure}; the store still holds the old {self.what}, which keeps working; the new "
                     f"{self.what} {new_id} was {revoke_new()}"
@@ -141,7 +145,3 @@ class Rotation(ABC):
 
     def _step(self, name: str) -> None:
         self._checkpoint(name)
-
-    def _info(self, message: str, *args: Any) -> None:
-        if self.log is not None:
-            self.log.info(message, *args)

@@ -8,21 +8,16 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
 from airflow_provider_acedata.exceptions import AceDataError
 from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
 from airflow_provider_acedata.validation import require_number, require_uuid
-from airflow_provider_acedata.version_compat import AirflowProviderDeprecationWarning
-
-try:
-    from airflow.sdk.configuration import conf
-except ImportError:  # older Task SDK
-    from airflow.configuration import conf
-try:
-    from airflow.sdk.exceptions import AirflowSensorTimeout
-except ImportError:  # older Task SDK
-    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
+from airflow_provider_acedata.version_compat import (
+    AirflowProviderDeprecationWarning,
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow_provider_acedata.version_compat import BaseTrigger, TriggerEvent
 
 if TYPE_CHECKING:
     from airflow_provider_acedata.hooks.acedata import AceDataHook

@@ -33,10 +33,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseEventTrigger, TriggerEvent
-
 from airflow_provider_acedata.exceptions import AceDataInputError
 from airflow_provider_acedata.validation import require_number, require_uuid
+from airflow_provider_acedata.version_compat import BaseEventTrigger, TriggerEvent
 
 if TYPE_CHECKING:
     from airflow_provider_acedata.hooks.acedata import AceDataHook
