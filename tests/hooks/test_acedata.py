@@ -551,6 +551,17 @@ def test_count_usage_leaves_out_records_at_exactly_the_end(hook, me, requests_mo
     assert hook.count_usage(created_at_from=START, created_at_to=END) == 4
 
 
+def test_a_count_is_one_request_when_the_newest_record_is_before_the_end(hook, me, requests_mock):
+    route = requests_mock.get(
+        f"{API}/usage/apis/", json={"count": 797, "items": [usage("y", "2026-03-01T23:59:59.999999Z")]}
+    )
+
+    assert hook.count_usage(created_at_from=START, created_at_to=END) == 797
+    assert route.call_count == 1
+    assert route.last_request.qs["ordering"] == ["-created_at"]
+    assert route.last_request.qs["limit"] == ["1"]
+
+
 def test_orders_blank_payment_links(hook, me, requests_mock):
     order = {"id": APP_ID, "created_at": "2026-03-01T05:00:00Z", "pay_url": "https://pay/x", "pay_id": "pi_1"}
     requests_mock.get(f"{API}/orders/", json={"count": 1, "items": [order]})
