@@ -125,8 +125,7 @@ def _summary(result: dict[str, Any], load: Load) -> str:
     return (
         f"reads made {result['served']}/{load.expected_reads} ({result['served'] / load.expected_reads:.0%}), "
         f"timeout lateness p50 {_lateness(result, load, 0.5)} p99 {_lateness(result, load, 0.99)} "
-        f"(the final read took p99 {_lateness(result, load, 0.99, 'final_read')}, answered or cut; the rest, the "
-        f"wait's own delay, p99 {_lateness(result, load, 0.99, 'overhead')}), "
+        f"(the final read took p99 {_lateness(result, load, 0.99, 'final_read')}, answered or cut), "
         f"{result['cpu'] * per_1000:.1f} CPU s and {result['rss_growth_mib'] * per_1000:.0f} MiB RSS per 1000 waits "
         f"(peak RSS {result['peak_rss_mib']:.0f} MiB)"
     )
