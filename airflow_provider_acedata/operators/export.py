@@ -286,7 +286,7 @@ class _ExportOperator(BaseOperator):
                 for number, future in enumerate(futures):
                     written += future.result()
                     with open(Path(folder) / f"{number}.part", encoding="utf-8", newline="") as local:
-                        shutil.copyfileobj(local, stream, 1 << 20)
+                        shutil.copyfileobj(local, stream, 1 << 16)
                     (Path(folder) / f"{number}.part").unlink()
             except BaseException:
                 stop.set()
