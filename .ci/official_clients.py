@@ -58,6 +58,7 @@ async def mcp(url: str, token: str, service_id: str) -> dict[str, Any]:
     """Call the MCP server's platform tools as plain coroutines (no MCP transport), with ``confirm=True``."""
     os.environ["PLATFORM_API_BASE_URL"] = url
     os.environ["ACEDATACLOUD_PLATFORM_TOKEN"] = token
+    from tools import read_tools
     from tools.user import applications, credentials
 
     results: dict[str, Any] = {}
@@ -97,6 +98,10 @@ async def mcp(url: str, token: str, service_id: str) -> dict[str, Any]:
     )
     await run("rotate_credential", credentials.acedatacloud_rotate_credential(credential_id=key_id, confirm=True))
     await run("delete_credential", credentials.acedatacloud_delete_credential(credential_id=key_id, confirm=True))
+    # Hand-written read tools that ask for more than the ledger's limit of 100 (200 and 300).
+    await run("get_balance", read_tools.acedatacloud_get_balance())
+    await run("list_services search", read_tools.acedatacloud_list_services(search="suno"))
+    await run("list_services", read_tools.acedatacloud_list_services())
     return results
 
 

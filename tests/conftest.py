@@ -76,7 +76,10 @@ def app_id(platform: FakeAceDataPlatform) -> str:
 
 
 class _ProviderRequestRecorder:
-    """Every request the provider's hooks send to any offline platform this session, for the ledger check."""
+    """Every request the provider's hooks send to any offline platform API this session, for the ledger check.
+
+    Only the platform listener's: the gateway and the artifact host are not the ledger's routes.
+    """
 
     user_agent_prefix = "airflow-provider-acedata/"
 
@@ -91,7 +94,7 @@ class _ProviderRequestRecorder:
         recorder = self
 
         def recording_finish(platform: FakeAceDataPlatform, record: RequestRecord, status: int) -> None:
-            if (record.user_agent or "").startswith(recorder.user_agent_prefix):
+            if record.plane == "platform" and (record.user_agent or "").startswith(recorder.user_agent_prefix):
                 recorder.records.append((record.method, record.path, record.query, record.body))
             finish(platform, record, status)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from airflow_provider_acedata.testing import _query as q
 from airflow_provider_acedata.testing._http import (
     ApiError,
     Response,
@@ -16,16 +16,25 @@ from airflow_provider_acedata.testing._http import (
     permission_denied,
     validation_error,
 )
-from airflow_provider_acedata.testing._monitoring import MonitoringStore, MonitoringViews
+from airflow_provider_acedata.testing._monitoring import (
+    AGGREGATE_QUERY,
+    ORDER_QUERY,
+    USAGE_QUERY,
+    MonitoringStore,
+    MonitoringViews,
+)
+from airflow_provider_acedata.testing._query import canonical as _canonical
+from airflow_provider_acedata.testing._query import is_uuid as _is_uuid
 from airflow_provider_acedata.testing._store import PlatformStore, format_time
 
 API_PREFIX: Final = "/api/v1"
-MAX_LIMIT: Final = 100
-DEFAULT_LIMIT: Final = 10
 APPLICATION_TYPES: Final = ("Usage", "Period")
 APPLICATION_SCOPES: Final = ("Individual", "Global")
 APPLICATION_AFFILIATIONS: Final = ("owner", "granted")
 SERVICE_TYPES: Final = ("Api", "Proxy", "Integration", "Dataset", "Introduction", "Agent")
+SERVICE_ORDERINGS: Final = ("rank", "-rank", "applied_count", "-applied_count", "updated_at", "-updated_at")
+LIST: Final = frozenset({"ordering"}) | q.PAGING
+"""Every list route's query parameters besides its filters: ``ordering``, ``limit`` and ``offset``."""
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _NOT_PROVIDED: Final = "Authentication credentials were not provided."
 _INVALID_TOKEN: Final = "Invalid token."
@@ -65,11 +74,20 @@ View = Callable[[Request], Response]
 
 @dataclass(frozen=True)
 class Route:
-    """A path pattern (relative to /api/v1) and its views by method."""
+    """A path pattern (relative to /api/v1), its views by method and the query parameters each method takes.
+
+    ``queries`` holds the ledger's query parameters per method; a method not named there takes ``limit``
+    and ``offset`` when it is a GET (the ledger's detail routes) and none otherwise.
+    """
 
     pattern: re.Pattern[str]
     views: dict[str, View]
     public: bool = False
+    queries: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def query_names(self, method: str) -> frozenset[str]:
+        """The query parameters the ledger allows for this method on this route."""
+        return self.queries.get(method, q.PAGING if method == "GET" else frozenset())
 
 
 class PlatformApi:
@@ -80,20 +98,39 @@ class PlatformApi:
         self.monitoring = MonitoringStore(store)
         usage = MonitoringViews(self.monitoring)
         self.routes = [
-            self._route(r"/platform-tokens", GET=self.list_tokens, POST=self.create_token),
+            self._route(
+                r"/platform-tokens",
+                GET=self.list_tokens,
+                POST=self.create_token,
+                query={"GET": {"user_id", "tag"}},
+            ),
             self._route(r"/platform-tokens/me", GET=self.me),
             self._route(r"/platform-tokens/(?P<id>[^/]+)", GET=self.get_token, DELETE=self.delete_token),
-            self._route(r"/services", public=True, GET=self.list_services),
+            self._route(
+                r"/services", public=True, GET=self.list_services, query={"GET": {"id", "type", "tag", "private"}}
+            ),
             self._route(r"/services/(?P<id>[^/]+)", public=True, GET=self.get_service),
-            self._route(r"/services/(?P<id>[^/]+)/apis", public=True, GET=self.list_service_apis),
-            self._route(r"/services/(?P<id>[^/]+)/proxies", public=True, GET=self.list_service_proxies),
-            self._route(r"/applications", GET=self.list_applications, POST=self.create_application),
+            self._route(r"/services/(?P<id>[^/]+)/apis", public=True, GET=self.list_service_apis, query={"GET": ()}),
+            self._route(
+                r"/services/(?P<id>[^/]+)/proxies", public=True, GET=self.list_service_proxies, query={"GET": ()}
+            ),
+            self._route(
+                r"/applications",
+                GET=self.list_applications,
+                POST=self.create_application,
+                query={"GET": {"user_id", "service_id", "type", "scope", "affiliation"}},
+            ),
             self._route(r"/applications/(?P<id>[^/]+)", GET=self.get_application),
             self._route(
                 r"/applications/(?P<id>[^/]+)/update-allow-consume-global",
                 POST=self.update_allow_consume_global,
             ),
-            self._route(r"/credentials", GET=self.list_credentials, POST=self.create_credential),
+            self._route(
+                r"/credentials",
+                GET=self.list_credentials,
+                POST=self.create_credential,
+                query={"GET": {"user_id", "application_id", "host", "name", "granted"}},
+            ),
             self._route(
                 r"/credentials/(?P<id>[^/]+)",
                 GET=self.get_credential,
@@ -102,16 +139,20 @@ class PlatformApi:
                 DELETE=self.delete_credential,
             ),
             self._route(r"/credentials/(?P<id>[^/]+)/rotate", POST=self.rotate_credential),
-            self._route(r"/usage/apis", GET=usage.list_usage),
-            self._route(r"/usage/apis/aggregate", GET=usage.aggregate_usage),
+            self._route(r"/usage/apis", GET=usage.list_usage, query={"GET": USAGE_QUERY}),
+            self._route(r"/usage/apis/aggregate", GET=usage.aggregate_usage, query={"GET": AGGREGATE_QUERY}),
             self._route(r"/usage/apis/(?P<id>[^/]+)", GET=usage.get_usage),
-            self._route(r"/orders", GET=usage.list_orders),
+            self._route(r"/orders", GET=usage.list_orders, query={"GET": ORDER_QUERY}),
             self._route(r"/orders/(?P<id>[^/]+)", GET=usage.get_order),
         ]
 
     @staticmethod
-    def _route(path: str, *, public: bool = False, **views: View) -> Route:
-        return Route(re.compile(f"^{path}/?$"), views, public)
+    def _route(
+        path: str, *, public: bool = False, query: dict[str, Iterable[str]] | None = None, **views: View
+    ) -> Route:
+        """A route; ``query`` names each list method's filters (``ordering`` and paging are added)."""
+        queries = {method: frozenset(names) | LIST for method, names in (query or {}).items()}
+        return Route(re.compile(f"^{path}/?$"), views, public, queries)
 
     def handle(
         self,
@@ -160,6 +201,7 @@ class PlatformApi:
                 raise ApiError(415, {"detail": f'Unsupported media type "{media_type}" in request.'})
             if method in _BODY_METHODS and not body_valid:
                 raise ApiError(400, {"detail": "JSON parse error"})
+            q.known(query, route.query_names(lookup))
             params = {key: _canonical(value) for key, value in match.groupdict().items()}
             return view(Request(method, query, body, user, params))
 
@@ -181,12 +223,12 @@ class PlatformApi:
 
     def list_tokens(self, request: Request) -> Response:
         """``GET /platform-tokens/``: the caller's tokens, full values included, as the real API does."""
-        _require_owner(request)
+        q.require_owner(request.query, request.user_id)
         tokens = [t for t in self.store.tokens.values() if t["user_id"] == request.user_id]
-        tag = _last(request.query, "tag")
+        tag = q.last(request.query, "tag")
         if tag:
             tokens = [t for t in tokens if tag in (t["tags"] or [])]
-        return _page(_ordered(tokens, request.query), request.query)
+        return q.page(q.ordered(tokens, request.query, q.CREATED), request.query)
 
     def create_token(self, request: Request) -> Response:
         """``POST /platform-tokens/``: mint a token for the caller."""
@@ -219,12 +261,17 @@ class PlatformApi:
         return Response(204)
 
     def list_services(self, request: Request) -> Response:
-        """``GET /services/``: public catalogue; ``alias`` is ignored, like the real server does."""
-        ids = [_uuid_param("id", value) for value in _all(request.query, "id")]
-        types = _choices(request.query, "type", SERVICE_TYPES)
-        tags = _all(request.query, "tag")
-        private = _bool_param(request.query, "private")
+        """``GET /services/``: public catalogue, in catalogue order (``rank``) unless ordered otherwise.
+
+        ``alias`` is not a filter here: the real server ignores it (platform-api.md §3.2) and the ledger
+        rejects it, so it is a 400 like every parameter the ledger does not list.
+        """
+        ids = q.uuids(request.query, "id")
+        types = q.choices(request.query, "type", SERVICE_TYPES)
+        tags = q.values(request.query, "tag")
+        private = q.boolean(request.query, "private")
         user_id = request.user_id if request.user else None
+        rank = {service_id: position for position, service_id in enumerate(self.store.services)}
         services = [
             self.store.render_service(s, user_id)
             for s in self.store.services.values()
@@ -233,7 +280,8 @@ class PlatformApi:
             and (not tags or any(t in (s["tags"] or []) for t in tags))
             and (private is None or s["private"] is private)
         ]
-        return _page(services, request.query)
+        keys = {"rank": lambda service: rank[service["id"]]}
+        return q.page(q.ordered(services, request.query, SERVICE_ORDERINGS, default=None, keys=keys), request.query)
 
     def _service(self, request: Request) -> dict[str, Any]:
         key = request.params["id"]
@@ -248,22 +296,23 @@ class PlatformApi:
         return Response(200, self.store.render_service(self._service(request), user_id))
 
     def list_service_apis(self, request: Request) -> Response:
-        """``GET /services/{id_or_alias}/apis/``: the service's APIs (the offline catalogue seeds none)."""
-        self._service(request)
-        return _page([], request.query)
+        """``GET /services/{id_or_alias}/apis/``: the service's APIs that the offline gateway serves."""
+        service = self._service(request)
+        apis = [api for api in self.store.apis.values() if api["service_id"] == service["id"]]
+        return q.page(q.ordered(apis, request.query, q.CREATED, default=None), request.query)
 
     def list_service_proxies(self, request: Request) -> Response:
         """``GET /services/{id}/proxies/``: the service's proxies (the offline catalogue seeds none)."""
         self._service(request)
-        return _page([], request.query)
+        return q.page(q.ordered([], request.query, q.CREATED, default=None), request.query)
 
     def list_applications(self, request: Request) -> Response:
         """``GET /applications/``: the caller's applications, filtered by service, type and scope."""
-        _require_owner(request)
-        service_ids = [_uuid_param("service_id", v) for v in _all(request.query, "service_id")]
-        types = _choices(request.query, "type", APPLICATION_TYPES)
-        scopes = _choices(request.query, "scope", APPLICATION_SCOPES)
-        affiliations = _choices(request.query, "affiliation", APPLICATION_AFFILIATIONS) or ["owner"]
+        q.require_owner(request.query, request.user_id)
+        service_ids = q.uuids(request.query, "service_id")
+        types = q.choices(request.query, "type", APPLICATION_TYPES)
+        scopes = q.choices(request.query, "scope", APPLICATION_SCOPES)
+        affiliations = q.choices(request.query, "affiliation", APPLICATION_AFFILIATIONS) or ["owner"]
         apps = [
             a
             for a in self.store.applications.values()
@@ -273,7 +322,8 @@ class PlatformApi:
             and (not scopes or a["scope"] in scopes)
             and "owner" in affiliations
         ]
-        return _page([self.store.render_application(a) for a in _ordered(apps, request.query)], request.query)
+        ordered = q.ordered(apps, request.query, q.CREATED)
+        return q.page([self.store.render_application(a) for a in ordered], request.query)
 
     def create_application(self, request: Request) -> Response:
         """``POST /applications/``: subscribe to a service; one application per (service, type, scope)."""
@@ -327,11 +377,11 @@ class PlatformApi:
 
     def list_credentials(self, request: Request) -> Response:
         """``GET /credentials/``: the caller's API keys, full tokens included."""
-        _require_owner(request)
-        application_ids = [_uuid_param("application_id", v) for v in _all(request.query, "application_id")]
-        names = _all(request.query, "name")
-        hosts = _all(request.query, "host")
-        granted = _bool_param(request.query, "granted")
+        q.require_owner(request.query, request.user_id)
+        application_ids = q.uuids(request.query, "application_id")
+        names = q.values(request.query, "name")
+        hosts = q.values(request.query, "host")
+        granted = q.boolean(request.query, "granted")
         credentials = [
             c
             for c in self.store.credentials.values()
@@ -341,7 +391,7 @@ class PlatformApi:
             and (not hosts or c["host"] in hosts)
             and (granted is None or (c["creator_id"] != request.user_id) is granted)
         ]
-        return _page(_ordered(credentials, request.query), request.query)
+        return q.page(q.ordered(credentials, request.query, q.CREATED), request.query)
 
     def create_credential(self, request: Request) -> Response:
         """``POST /credentials/``: a new API key for one of the caller's applications."""
@@ -411,79 +461,6 @@ _NULL: Final = "This field may not be null."
 
 def _unauthorized(detail: str) -> ApiError:
     return ApiError(401, {"detail": detail}, {"WWW-Authenticate": 'Bearer realm="api"'})
-
-
-def _all(query: dict[str, list[str]], name: str) -> list[str]:
-    return [value for value in query.get(name, []) if value != ""]
-
-
-def _last(query: dict[str, list[str]], name: str) -> str | None:
-    values = _all(query, name)
-    return values[-1] if values else None
-
-
-def _require_owner(request: Request) -> None:
-    """Owner collections need ``user_id`` (``me`` or the caller's UUID); anything else is a 403."""
-    values = _all(request.query, "user_id")
-    if not values or any(value not in ("me", request.user_id) for value in values):
-        raise permission_denied()
-
-
-def _int_param(query: dict[str, list[str]], name: str, default: int, minimum: int) -> int:
-    raw = _last(query, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise validation_error({name: ["A valid integer is required."]}) from None
-    if value < minimum:
-        raise validation_error({name: [f"Ensure this value is greater than or equal to {minimum}."]})
-    return value
-
-
-def _page(items: list[dict[str, Any]], query: dict[str, list[str]]) -> Response:
-    """A limit/offset page ``{count, items}``; ``limit`` defaults to 10 and is clamped to 100."""
-    limit = min(_int_param(query, "limit", DEFAULT_LIMIT, 1), MAX_LIMIT)
-    offset = _int_param(query, "offset", 0, 0)
-    return Response(200, {"count": len(items), "items": items[offset : offset + limit]})
-
-
-def _ordered(items: list[dict[str, Any]], query: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """Order by ``created_at`` (newest first by default); unknown ``ordering`` values are ignored."""
-    requested = [part.strip() for value in _all(query, "ordering") for part in value.split(",")]
-    ordering = next((o for o in requested if o in ("created_at", "-created_at")), "-created_at")
-    return sorted(items, key=lambda item: item["created_at"], reverse=ordering.startswith("-"))
-
-
-def _choices(query: dict[str, list[str]], name: str, allowed: tuple[str, ...]) -> list[str]:
-    values = _all(query, name)
-    for value in values:
-        if value not in allowed:
-            message = f"Select a valid choice. {value} is not one of the available choices."
-            raise validation_error({name: [message]})
-    return values
-
-
-def _is_uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _canonical(value: Any) -> str:
-    """A UUID in its canonical lowercase form (Django compares UUIDs, not strings); other values as given."""
-    return str(uuid.UUID(value)) if _is_uuid(value) else str(value)
-
-
-def _uuid_param(name: str, value: str) -> str:
-    if not _is_uuid(value):
-        raise validation_error({name: [f"“{value}” is not a valid UUID."]})
-    return _canonical(value)
 
 
 def _object_body(body: Any, *, allow_empty: bool = False) -> dict[str, Any]:
@@ -591,19 +568,6 @@ def _uuid_list(data: dict[str, Any], name: str, errors: Errors) -> list[str]:
         errors[name] = [f"“{bad[0]}” is not a valid UUID."]
         return []
     return [_canonical(item) for item in value]
-
-
-def _bool_param(query: dict[str, list[str]], name: str) -> bool | None:
-    """A ``true``/``false`` query filter (Django's BooleanFilter also takes ``1``/``0``); None when absent."""
-    raw = _last(query, name)
-    if raw is None:
-        return None
-    lowered = raw.lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise validation_error({name: ["Select a valid choice. true or false."]})
 
 
 def _credential_fields(data: dict[str, Any], errors: Errors, *, partial: bool = False) -> dict[str, Any]:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass
+class Stream:
+    """A body sent in chunks, as a file server streams it: ``length`` bytes of ``content_type``."""
+
+    chunks: Iterator[bytes]
+    length: int
+    content_type: str
+
+
+@dataclass
 class Response:
-    """A response to send: ``body`` None means no body, str/bytes go out as text, anything else as JSON."""
+    """A response to send: ``body`` None means no body, str/bytes go out as text, a Stream in chunks, else JSON."""
 
     status: int
     body: Any = None

@@ -7,37 +7,35 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Final
 
-from airflow_provider_acedata.testing._http import Response, not_found, permission_denied, validation_error
+from airflow_provider_acedata.testing import _query as q
+from airflow_provider_acedata.testing._http import Response, not_found, validation_error
 from airflow_provider_acedata.testing._store import PlatformStore, format_time
 
-MAX_LIMIT: Final = 100
-DEFAULT_LIMIT: Final = 10
 ORDER_STATES: Final = ("Pending", "Paid", "Finished", "Expired", "Failed", "Refunded")
 PAY_WAYS: Final = (
     "WechatPay", "AliPay", "Stripe", "Card", "Airwallex", "X402", "PayPal", "AppleIAP", "Reward", "RechargeCard",
     "BankTransfer",
 )  # fmt: skip
-_PAGING: Final = frozenset({"limit", "offset"})
 USAGE_QUERY: Final = frozenset(
     {"service_id", "application_id", "user_id", "api_id", "credential_id", "created_at_from", "created_at_to",
-     "status_code", "perspective", "ordering"} | _PAGING
+     "status_code", "perspective", "ordering"} | q.PAGING
 )  # fmt: skip
 AGGREGATE_QUERY: Final = frozenset(
     {"service_id", "application_id", "api_id", "credential_id", "user_id", "created_at_from", "start_time",
-     "created_at_to", "end_time", "timezone", "include_models"} | _PAGING
+     "created_at_to", "end_time", "timezone", "include_models"} | q.PAGING
 )  # fmt: skip
 ORDER_QUERY: Final = frozenset(
     {"pay_way", "state", "created_at_from", "created_at_to", "finished_at_from", "finished_at_to", "user_id",
-     "ordering"} | _PAGING
+     "ordering"} | q.PAGING
 )  # fmt: skip
 USAGE_ORDERINGS: Final = ("created_at", "-created_at", "updated_at", "-updated_at")
 ORDER_ORDERINGS: Final = ("created_at", "-created_at")
 PERSPECTIVES: Final = ("billing", "actor", "both")
 
-Query = dict[str, list[str]]
+Query = q.Query
 
 
 @dataclass
@@ -130,7 +128,7 @@ class MonitoringStore:
         """After each page of ``kind`` (``usage`` or ``orders``) served, add ``per_page`` records stamped ``at()``."""
         if kind not in ("usage", "orders"):
             raise ValueError(f"kind must be 'usage' or 'orders', got {kind!r}")
-        self.switch = ListingSwitch(kind, per_page, at or (lambda: datetime.now(timezone.utc)))
+        self.switch = ListingSwitch(kind, per_page, at or self.store.clock.now)
 
     def _application(self, application_id: str) -> dict[str, Any]:
         with self.store.lock:
@@ -140,18 +138,31 @@ class MonitoringStore:
             return app
 
     def _usage_row(self, app: dict[str, Any], moment: datetime, status_code: int, rng: random.Random) -> dict[str, Any]:
+        """A call record of one of the application's service's catalogue APIs (any service's for a Global one)."""
         credential = next((c for c in self.store.credentials.values() if c["application_id"] == app["id"]), None)
-        service = self.store.services.get(app["service_id"]) if app["service_id"] else None
+        billable = [
+            api
+            for api in self.store.apis.values()
+            if not api["path"].endswith("/tasks") and app["service_id"] in (None, api["service_id"])
+        ]
         used = round(rng.uniform(0.01, 2.0), 4)
         stamp = format_time(moment)
-        api_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if billable:
+            chosen = rng.choice(billable)
+            api = {"id": chosen["id"], "path": chosen["path"], "title": chosen["title"]}
+            service_id = chosen["service_id"]
+        else:
+            api_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            api = {"id": api_id, "path": "/v1/chat/completions", "title": "Chat Completions"}
+            service_id = app["service_id"]
+        service = self.store.services.get(service_id) if service_id else None
         return {
             "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "user_id": app["user_id"],
             "application_id": app["id"],
-            "service_id": app["service_id"],
-            "api_id": api_id,
-            "api": {"id": api_id, "path": "/v1/chat/completions", "title": "Chat Completions"},
+            "service_id": service_id,
+            "api_id": api["id"],
+            "api": api,
             "credential_id": credential and credential["id"],
             "credential": credential and {"id": credential["id"], "name": credential.get("name")},
             "status_code": status_code,
@@ -208,38 +219,37 @@ class MonitoringStore:
 
 
 class MonitoringViews:
-    """The ``/usage/apis/`` and ``/orders/`` views, with the ledger's query schemas (400 naming the field)."""
+    """The ``/usage/apis/`` and ``/orders/`` views; the routes check the ledger's query schemas (``_query``)."""
 
     def __init__(self, monitoring: MonitoringStore) -> None:
         self.monitoring = monitoring
 
     def list_usage(self, request: Any) -> Response:
-        query = _known(request.query, USAGE_QUERY)
-        _owner(request)
-        _choice(query, "perspective", PERSPECTIVES)
+        query = request.query
+        q.require_owner(query, request.user_id)
+        q.choices(query, "perspective", PERSPECTIVES)
         rows = self._filtered(
             self.monitoring.table("usage", request.user_id),
             query,
             ("application_id", "service_id", "api_id", "credential_id"),
         )
-        codes = _all(query, "status_code")
+        codes = q.values(query, "status_code")
         for code in codes:
             if not code.isdigit():
                 raise validation_error({"status_code": ["A valid integer is required."]})
         if codes:
             rows = [row for row in rows if str(row["status_code"]) in codes]
-        response = _page(_ordered(rows, query, USAGE_ORDERINGS), query)
+        response = q.page(q.ordered(rows, query, USAGE_ORDERINGS, presorted=True), query)
         self.monitoring.after_page("usage", request.user_id)
         return response
 
     def get_usage(self, request: Any) -> Response:
-        _known(request.query, _PAGING)
         return Response(200, dict(_own(self.monitoring, "usage", request)))
 
     def aggregate_usage(self, request: Any) -> Response:
-        query = _known(request.query, AGGREGATE_QUERY)
-        start = _time(query, "start_time") or _time(query, "created_at_from")
-        end = _time(query, "end_time") or _time(query, "created_at_to")
+        query = request.query
+        start = q.moment(query, "start_time") or q.moment(query, "created_at_from")
+        end = q.moment(query, "end_time") or q.moment(query, "created_at_to")
         rows = [
             row
             for row in self.monitoring.table("usage", request.user_id).between(start, end)
@@ -258,16 +268,16 @@ class MonitoringViews:
         return Response(200, {"total": round(sum(totals.values()), 4), "items": items, "apis": apis})
 
     def list_orders(self, request: Any) -> Response:
-        query = _known(request.query, ORDER_QUERY)
-        _owner(request)
-        states = _choice(query, "state", ORDER_STATES)
-        ways = _choice(query, "pay_way", PAY_WAYS)
+        query = request.query
+        q.require_owner(query, request.user_id)
+        states = q.choices(query, "state", ORDER_STATES, comma=True)
+        ways = q.choices(query, "pay_way", PAY_WAYS, comma=True)
         rows = self._filtered(self.monitoring.table("orders", request.user_id), query, ())
         if states:
             rows = [row for row in rows if row["state"] in states]
         if ways:
             rows = [row for row in rows if row["pay_way"] in ways]
-        finished_from, finished_to = _time(query, "finished_at_from"), _time(query, "finished_at_to")
+        finished_from, finished_to = q.moment(query, "finished_at_from"), q.moment(query, "finished_at_to")
         if finished_from or finished_to:
             rows = [
                 row
@@ -276,105 +286,27 @@ class MonitoringViews:
                 and (finished_from is None or row["finished_at"] >= finished_from)
                 and (finished_to is None or row["finished_at"] <= finished_to)
             ]
-        response = _page(_ordered(rows, query, ORDER_ORDERINGS), query)
+        response = q.page(q.ordered(rows, query, ORDER_ORDERINGS, presorted=True), query)
         self.monitoring.after_page("orders", request.user_id)
         return response
 
     def get_order(self, request: Any) -> Response:
-        _known(request.query, _PAGING)
         return Response(200, dict(_own(self.monitoring, "orders", request)))
 
     @staticmethod
     def _filtered(table: _Table, query: Query, id_fields: tuple[str, ...]) -> list[dict[str, Any]]:
-        rows = table.between(_time(query, "created_at_from"), _time(query, "created_at_to"))
-        if any(_all(query, name) for name in id_fields):
+        rows = table.between(q.moment(query, "created_at_from"), q.moment(query, "created_at_to"))
+        if any(q.values(query, name) for name in id_fields):
             rows = [row for row in rows if _matches(row, query, id_fields)]
         return rows
 
 
-def _known(query: Query, allowed: frozenset[str]) -> Query:
-    """The query unchanged, or a 400 naming each parameter the ledger's schema does not allow."""
-    unknown = sorted(set(query) - allowed)
-    if unknown:
-        raise validation_error({name: ["Unknown query parameter."] for name in unknown})
-    return query
-
-
-def _all(query: Query, name: str) -> list[str]:
-    return [value for value in query.get(name, []) if value != ""]
-
-
-def _owner(request: Any) -> None:
-    values = _all(request.query, "user_id")
-    if not values or any(value not in ("me", request.user_id) for value in values):
-        raise permission_denied()
-
-
-def _choice(query: Query, name: str, allowed: tuple[str, ...]) -> list[str]:
-    values = [part for value in _all(query, name) for part in value.split(",")]
-    for value in values:
-        if value not in allowed:
-            raise validation_error({name: [f"Select a valid choice. {value} is not one of the available choices."]})
-    return values
-
-
-def _time(query: Query, name: str) -> str | None:
-    values = _all(query, name)
-    if not values:
-        return None
-    try:
-        moment = datetime.fromisoformat(values[-1].replace("Z", "+00:00"))
-    except ValueError:
-        raise validation_error({name: ["Enter a valid date/time."]}) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return format_time(moment)
-
-
 def _matches(row: dict[str, Any], query: Query, id_fields: tuple[str, ...]) -> bool:
     for name in id_fields:
-        values = _all(query, name)
-        for value in values:
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                raise validation_error({name: [f"“{value}” is not a valid UUID."]}) from None
-        if values and str(row.get(name)) not in {str(uuid.UUID(value)) for value in values}:
+        wanted = q.uuids(query, name)
+        if wanted and str(row.get(name)) not in wanted:
             return False
     return True
-
-
-def _int(query: Query, name: str, default: int, minimum: int) -> int:
-    values = _all(query, name)
-    if not values:
-        return default
-    try:
-        value = int(values[-1])
-    except ValueError:
-        raise validation_error({name: ["A valid integer is required."]}) from None
-    if value < minimum:
-        raise validation_error({name: [f"Ensure this value is greater than or equal to {minimum}."]})
-    return value
-
-
-def _page(rows: list[dict[str, Any]], query: Query) -> Response:
-    limit = _int(query, "limit", DEFAULT_LIMIT, 1)
-    if limit > MAX_LIMIT:
-        raise validation_error({"limit": [f"Ensure this value is less than or equal to {MAX_LIMIT}."]})
-    offset = _int(query, "offset", 0, 0)
-    return Response(200, {"count": len(rows), "items": [dict(row) for row in rows[offset : offset + limit]]})
-
-
-def _ordered(rows: list[dict[str, Any]], query: Query, allowed: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Rows in the requested order, ``id`` breaking ties so offset paging is stable; newest first by default."""
-    values = _all(query, "ordering")
-    ordering = values[-1] if values else "-created_at"
-    if ordering not in allowed:
-        raise validation_error({"ordering": [f"Select a valid choice. {ordering} is not one of {', '.join(allowed)}."]})
-    field_name = ordering.lstrip("-")
-    if field_name == "created_at" and not ordering.startswith("-"):
-        return rows
-    return sorted(rows, key=lambda row: (row[field_name], row["id"]), reverse=ordering.startswith("-"))
 
 
 def _own(monitoring: MonitoringStore, kind: str, request: Any) -> dict[str, Any]:

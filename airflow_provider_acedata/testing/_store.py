@@ -5,11 +5,12 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
-import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
+from airflow_provider_acedata.testing._clock import ScriptedClock
 from airflow_provider_acedata.testing._http import ApiError, validation_error
 
 TOKEN_PREFIX: Final = "platform-v1-"
@@ -94,13 +95,49 @@ SEED_SERVICES: Final = (
 )
 """About a dozen services, as on the platform: more than one default page (10), ``veo`` beyond the first."""
 
+SEED_APIS: Final = (
+    ("midjourney", "imagine", "/midjourney/imagine", None, "Midjourney Imagine API"),
+    ("midjourney", "tasks", "/midjourney/tasks", None, "Midjourney Tasks API"),
+    ("suno", "audios", "/suno/audios", None, "Suno Audios API"),
+    ("suno", "tasks", "/suno/tasks", None, "Suno Tasks API"),
+    ("flux", "images", "/flux/images", None, "Flux Images API"),
+    ("flux", "tasks", "/flux/tasks", None, "Flux Tasks API"),
+    ("veo", "videos", "/veo/videos", None, "Veo Videos API"),
+    ("veo", "tasks", "/veo/tasks", None, "Veo Tasks API"),
+    ("openai", "chat-completions", "/openai/chat/completions", "/v1/chat/completions", "Chat Completions API"),
+)
+"""The APIs the offline gateway serves: (service alias, name, path, second path, title). Their ids are stable."""
+
+
+def _api(alias: str, name: str, path: str, path2: str | None, title: str) -> dict[str, Any]:
+    service_id = next(s["id"] for s in SEED_SERVICES if s["alias"] == alias)
+    return {
+        "id": str(uuid.uuid5(_SERVICE_NS, f"api:{path}")),
+        "name": name,
+        "title": title,
+        "path": path,
+        "path2": path2,
+        "stage": "Production",
+        "cost": [],
+        "definition": None,
+        "visible_models": [],
+        "service_id": service_id,
+        "document_id": None,
+        "created_at": _SEEDED_AT,
+        "updated_at": _SEEDED_AT,
+    }
+
 
 class PlatformStore:
     """All platform data; every method takes ``lock`` (reentrant) and returns internal dicts, not copies."""
 
-    def __init__(self, *, default_token: str | None = None) -> None:
+    def __init__(self, *, default_token: str | None = None, clock: ScriptedClock | None = None) -> None:
         self.lock = threading.RLock()
-        self._last_time = datetime.now(timezone.utc) - timedelta(microseconds=1)
+        self.clock = clock or ScriptedClock()
+        self._last_time = self.clock.now() - timedelta(microseconds=1)
+        self.due_hooks: list[Callable[[], None]] = []
+        """Run by ``apply_due()`` after scheduled balances: whatever else comes due with time (gateway tasks)."""
+        self.apis: dict[str, dict[str, Any]] = {api["id"]: api for api in (_api(*row) for row in SEED_APIS)}
         self.users: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, dict[str, Any]] = {}
         self._token_ids: dict[str, str] = {}
@@ -119,7 +156,7 @@ class PlatformStore:
     def now(self) -> str:
         """The current time, strictly later than any earlier call, so ``created_at`` orders by creation."""
         with self.lock:
-            self._last_time = max(datetime.now(timezone.utc), self._last_time + timedelta(microseconds=1))
+            self._last_time = max(self.clock.now(), self._last_time + timedelta(microseconds=1))
             return format_time(self._last_time)
 
     def add_user(self, username: str) -> dict[str, Any]:
@@ -181,6 +218,11 @@ class PlatformStore:
                 return None
             token["used_at"] = self.now()
             return self.users[token["user_id"]], token
+
+    def credential_by_token(self, value: str) -> dict[str, Any] | None:
+        """The credential (API key) whose token is this value, if any."""
+        with self.lock:
+            return next((c for c in self.credentials.values() if c["token"] == value), None)
 
     def delete_token(self, token_id: str) -> None:
         """Revoke a token; it stops authenticating at once."""
@@ -322,12 +364,12 @@ class PlatformStore:
         with self.lock:
             if application_id not in self.applications:
                 raise KeyError(f"no such application: {application_id}")
-            self._scheduled.append((time.monotonic() + after_seconds, application_id, remaining_amount))
+            self._scheduled.append((self.clock.monotonic() + after_seconds, application_id, remaining_amount))
 
     def pending_balances(self, application_id: str) -> list[dict[str, float]]:
         """The balance changes still scheduled for an application: seconds from now and Credits."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             return [
                 {"in_seconds": round(due - now, 3), "remaining_amount": amount}
                 for due, app_id, amount in sorted(self._scheduled)
@@ -335,14 +377,16 @@ class PlatformStore:
             ]
 
     def apply_due(self) -> None:
-        """Apply scheduled balance changes whose time has come, in due order."""
+        """Apply scheduled balance changes whose time has come, in due order, then run the ``due_hooks``."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             due = sorted((item for item in self._scheduled if item[0] <= now), key=lambda item: item[0])
             self._scheduled = [item for item in self._scheduled if item[0] > now]
             for _, application_id, amount in due:
                 if application_id in self.applications:
                     self.set_balance(application_id, amount)
+            for hook in self.due_hooks:
+                hook()
 
 
 _APPLICATION_FIELDS: Final = (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import re
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -22,11 +24,31 @@ StatusArg = int | None | Literal[_Unset.UNSET]
 
 DEFAULT_BODIES: Final[dict[int, dict[str, str]]] = {429: {"detail": "Request was throttled."}}
 DEFAULT_BODY: Final[dict[str, str]] = {"detail": "Injected fault"}
+PLANES: Final = ("platform", "gateway", "artifacts")
+"""Where a request arrived: the platform API, the gateway (``api.acedata.cloud``) or the artifact host."""
+GATEWAY_CODES: Final[dict[int, str]] = {
+    400: "bad_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "no_api",
+    429: "too_many_requests",
+    504: "timeout",
+}
+"""The gateway's error code for an injected status (platform-api.md §9); any other status: ``api_error``."""
+
+
+def gateway_error_body(code: str, message: str, trace_id: str | None = None) -> dict[str, Any]:
+    """The gateway's error dialect: ``{"error": {"code", "message"}, "trace_id"}``."""
+    return {"error": {"code": code, "message": message}, "trace_id": trace_id or str(uuid.uuid4())}
 
 
 @dataclass
 class RequestRecord:
-    """One request the fake platform handled; ``status`` is 0 while in flight or when no response was sent."""
+    """One request the fake platform handled; ``status`` is 0 while in flight or when no response was sent.
+
+    ``plane`` says which listener got it (``platform``, ``gateway`` or ``artifacts``); ``at`` is when it
+    arrived (``time.monotonic()``), for counting requests per interval.
+    """
 
     method: str
     path: str
@@ -35,6 +57,8 @@ class RequestRecord:
     status: int
     token: str | None
     user_agent: str | None = field(default=None, compare=False, repr=False)
+    plane: str = "platform"
+    at: float = field(default_factory=time.monotonic, compare=False, repr=False)
 
 
 @dataclass(eq=False)
@@ -43,6 +67,8 @@ class FaultRule:
 
     The fault is: wait ``delay`` seconds, then close the socket (``drop``), or answer ``status`` with
     ``body``, or (``status`` None) answer normally. ``after_apply`` runs the request for real first.
+    ``plane`` limits the rule to one listener (None: any). Without a ``body``, a gateway fault answers in
+    the gateway's dialect (``{"error": {"code", "message"}, "trace_id"}``), the others DRF's.
     """
 
     method: str | None = None
@@ -57,6 +83,7 @@ class FaultRule:
     delay: float | None = None
     drop: bool = False
     after_apply: bool = False
+    plane: str | None = None
     matches: int = field(default=0, init=False)
     hits: int = field(default=0, init=False)
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False)
@@ -72,6 +99,8 @@ class FaultRule:
             raise ValueError("skip must be >= 0")
         if self.delay is not None and self.delay < 0:
             raise ValueError("delay must be >= 0")
+        if self.plane is not None and self.plane not in PLANES:
+            raise ValueError(f"plane must be one of {PLANES}, got {self.plane!r}")
         self._pattern = re.compile(self.path) if self.path is not None else None
 
     @property
@@ -82,6 +111,8 @@ class FaultRule:
     def matches_request(self, record: RequestRecord) -> bool:
         """Whether this rule's filters select the request (regardless of skip/times)."""
         if self.method is not None and record.method != self.method:
+            return False
+        if self.plane is not None and record.plane != self.plane:
             return False
         if self._pattern is not None and not self._pattern.search(record.path):
             return False
@@ -97,10 +128,14 @@ class FaultRule:
         self.hits += 1
         return True
 
-    def response(self) -> Response:
-        """The injected error response (only meaningful when ``status`` is set)."""
+    def response(self, plane: str = "platform") -> Response:
+        """The injected error response (only meaningful when ``status`` is set), in ``plane``'s dialect."""
         status = self.status if self.status is not None else 503
-        body = self.body if self.body is not None else DEFAULT_BODIES.get(status, DEFAULT_BODY)
+        body = self.body
+        if body is None and plane == "gateway":
+            body = gateway_error_body(GATEWAY_CODES.get(status, "api_error"), "Injected fault")
+        elif body is None:
+            body = DEFAULT_BODIES.get(status, DEFAULT_BODY)
         headers = {"Retry-After": _retry_after(self.retry_after)} if self.retry_after is not None else {}
         return Response(status, body, headers)
 

@@ -1,4 +1,4 @@
-"""FakeAceDataPlatform: a real HTTP server on loopback that behaves like the Ace Data Cloud platform API."""
+"""FakeAceDataPlatform: real HTTP servers on loopback that behave like the Ace Data Cloud platform API and gateway."""
 
 from __future__ import annotations
 
@@ -6,72 +6,117 @@ import contextlib
 import copy
 import json
 import re
+import secrets
 import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_acedata.testing._admin import ADMIN_PREFIX, AdminApi
 from airflow_provider_acedata.testing._api import API_PREFIX, PlatformApi, bearer_token
-from airflow_provider_acedata.testing._http import Response
+from airflow_provider_acedata.testing._clock import ScriptedClock
+from airflow_provider_acedata.testing._gateway import Duration, GatewayApi, GatewayStats, TaskFailure
+from airflow_provider_acedata.testing._http import Response, Stream
+from airflow_provider_acedata.testing._services import artifact_bytes
 from airflow_provider_acedata.testing._store import PlatformStore
-from airflow_provider_acedata.testing.faults import UNSET, FaultRule, RequestRecord, StatusArg, resolve_status
+from airflow_provider_acedata.testing.faults import (
+    PLANES,
+    UNSET,
+    FaultRule,
+    RequestRecord,
+    StatusArg,
+    _Unset,
+    gateway_error_body,
+    resolve_status,
+)
+
+ADMIN_TOKEN_PREFIX: Final = "admin-"
 
 
 class FakeAceDataPlatform:
-    """An offline platform API server for tests and demos: seeded users/services, request log, fault switches.
+    """An offline Ace Data Cloud for tests and demos: the platform API, the gateway and an artifact host.
+
+    Three listeners on ``host``, one state: ``url`` serves the platform API (``/api/v1``, platform tokens),
+    ``gateway_url`` the gateway (``api.acedata.cloud``: API keys, Credits, call records, tasks) and
+    ``artifacts_url`` the files finished tasks point at (no key needed, like the real CDN). Everything
+    time-dependent follows ``clock`` (see ``advance``, ``freeze_time``).
 
     Seeds a default user ``demo`` (no applications yet) and a user ``other`` with a token, an application
     and a credential. Methods taking ``user_id=None`` mean the default user.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        token: str | None = None,
+        gateway_port: int = 0,
+        artifacts_port: int = 0,
+        admin_token: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port
-        self._store = PlatformStore(default_token=token)
+        self.ports = {"platform": port, "gateway": gateway_port, "artifacts": artifacts_port}
+        self.clock = ScriptedClock()
+        """The clock every timestamp, scheduled balance and gateway task follows."""
+        self._store = PlatformStore(default_token=token, clock=self.clock)
         self._api = PlatformApi(self._store)
         self._admin = AdminApi(self._store)
+        self._artifacts_base = f"http://{host}:{artifacts_port}"
+        self._gateway = GatewayApi(self._store, self._api.monitoring, lambda: self._artifacts_base)
+        self._admin_token = admin_token or ADMIN_TOKEN_PREFIX + secrets.token_hex(16)
         self._lock = self._store.lock
         self._log: list[RequestRecord] = []
         self._rules: list[FaultRule] = []
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._servers: dict[str, _Server] = {}
+        self._threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []
         """Unexpected exceptions raised while handling requests (each also answered with a 500)."""
 
     def start(self) -> FakeAceDataPlatform:
-        """Bind and serve in a background thread."""
-        if self._server is not None:
+        """Bind the three listeners and serve each in a background thread."""
+        if self._servers:
             raise RuntimeError("FakeAceDataPlatform is already running")
         self._stopping.clear()
-        server = _Server((self.host, self.port), self)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-acedata-platform",
-            daemon=True,
-        )
-        self._thread.start()
+        try:
+            for plane in PLANES:
+                self._servers[plane] = _Server((self.host, self.ports[plane]), self, plane)
+        except OSError:
+            for server in self._servers.values():
+                server.server_close()
+            self._servers.clear()
+            raise
+        self._artifacts_base = self.artifacts_url
+        for plane, server in self._servers.items():
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"fake-acedata-{plane}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving, cut open connections and wake any request held by a ``delay`` fault."""
-        server, thread = self._server, self._thread
-        if server is None:
+        """Stop serving, cut open connections and wake any request held by a ``delay`` fault or a blocking call."""
+        if not self._servers:
             return
         self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if thread is not None:
+        for server in self._servers.values():
+            server.shutdown()
+            server.server_close()
+            server.close_connections()
+        for thread in self._threads:
             thread.join(timeout=5)
-        self._server = self._thread = None
+        self._servers.clear()
+        self._threads.clear()
 
     def __enter__(self) -> FakeAceDataPlatform:
         return self.start()
@@ -84,12 +129,31 @@ class FakeAceDataPlatform:
     ) -> None:
         self.stop()
 
+    def _base(self, plane: str) -> str:
+        server = self._servers.get(plane)
+        if server is None:
+            raise RuntimeError("FakeAceDataPlatform is not running; call start() first")
+        return f"http://{self.host}:{server.server_address[1]}"
+
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:PORT`` (the Airflow connection host)."""
-        if self._server is None:
-            raise RuntimeError("FakeAceDataPlatform is not running; call start() first")
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        """Base URL of the platform API, e.g. ``http://127.0.0.1:PORT`` (the ``acedata`` connection's host)."""
+        return self._base("platform")
+
+    @property
+    def gateway_url(self) -> str:
+        """Base URL of the gateway, its own listener (the ``acedata_api`` connection's host)."""
+        return self._base("gateway")
+
+    @property
+    def artifacts_url(self) -> str:
+        """Base URL of the artifact host, its own listener: finished tasks' file URLs start with it."""
+        return self._base("artifacts")
+
+    @property
+    def admin_token(self) -> str:
+        """A token for the admin routes (``/_admin/...``) on the default user's account; it never rotates."""
+        return self._admin_token
 
     @property
     def api_url(self) -> str:
@@ -116,6 +180,10 @@ class FakeAceDataPlatform:
     def connection_json(self, token: str | None = None) -> str:
         """A JSON Airflow connection (for ``AIRFLOW_CONN_ACEDATA_DEFAULT``) pointing at this server."""
         return json.dumps({"conn_type": "acedata", "host": self.url, "password": token or self.token})
+
+    def api_connection_json(self, key: str) -> str:
+        """A JSON ``acedata_api`` connection (for ``AIRFLOW_CONN_ACEDATA_API_DEFAULT``): the gateway and an API key."""
+        return json.dumps({"conn_type": "acedata_api", "host": self.gateway_url, "password": key})
 
     @property
     def services(self) -> list[dict[str, Any]]:
@@ -180,6 +248,13 @@ class FakeAceDataPlatform:
         """Set an application's ``remaining_amount`` now; KeyError when unknown."""
         self._store.set_balance(application_id, remaining_amount)
 
+    def set_disabled(self, application_id: str, disabled: bool = True) -> None:
+        """Disable (or re-enable) an application, as the platform's admins do: its keys get ``403 disabled``."""
+        with self._lock:
+            app = self._store.applications[application_id]
+            app["disabled"] = disabled
+            app["updated_at"] = self._store.now()
+
     def schedule_balance(self, application_id: str, remaining_amount: float, after_seconds: float) -> None:
         """Set an application's ``remaining_amount`` once ``after_seconds`` have passed (applied on reads)."""
         self._store.schedule_balance(application_id, remaining_amount, after_seconds)
@@ -204,9 +279,177 @@ class FakeAceDataPlatform:
         """After each page of ``usage`` or ``orders`` served, add ``per_page`` new records stamped ``at()`` (now)."""
         self._api.monitoring.insert_while_listing(kind, per_page, at)
 
+    def call_records(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """The user's call records (``GET /usage/apis/``: seeded and written by the gateway), oldest first."""
+        with self._lock:
+            self._store.apply_due()
+            return copy.deepcopy(self._api.monitoring.table("usage", self._user_id(user_id)).rows)
+
+    # -- the gateway ---------------------------------------------------------------------------------
+
+    def issue_api_key(
+        self,
+        service: str | None = None,
+        *,
+        credits: float | None = None,
+        user_id: str | None = None,
+        name: str | None = None,
+        limited_amount: float | None = None,
+        allowed_api_ids: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """A new API key (credential, incl. ``token``) of the user's application for a service, server-side.
+
+        ``service`` is an alias (``"midjourney"``) or None for the Global application (its key works on
+        every service). The application is reused when the user has one for that service, else created;
+        ``credits`` sets its balance.
+        """
+        with self._lock:
+            owner = self._user_id(user_id)
+            service_id = self.service_id(service) if service is not None else None
+            scope = "Individual" if service_id is not None else "Global"
+            app = next(
+                (
+                    a
+                    for a in self._store.applications.values()
+                    if a["user_id"] == owner
+                    and a["service_id"] == service_id
+                    and a["scope"] == scope
+                    and a["type"] == "Usage"
+                ),
+                None,
+            ) or self._store.add_application(owner, service_id, scope=scope)
+            if credits is not None:
+                self._store.set_balance(app["id"], credits)
+            credential = self._store.add_credential(
+                owner, app["id"], name=name, limited_amount=limited_amount, allowed_api_ids=allowed_api_ids
+            )
+            return copy.deepcopy(credential)
+
+    def configure_route(
+        self,
+        path: str,
+        *,
+        duration: Duration | _Unset = UNSET,
+        queued: float | _Unset = UNSET,
+        cost: float | _Unset = UNSET,
+        artifact_size: int | _Unset = UNSET,
+    ) -> None:
+        """Change how a gateway route behaves from the next call on; KeyError for a route it does not serve.
+
+        ``duration``: seconds from submit to finish, or a function of the submit's 0-based index on the
+        route (``lambda n: 60 * n / 1000`` spreads 1000 tasks over a minute); ``queued``: seconds before
+        ``started_at``; ``cost``: Credits per call; ``artifact_size``: bytes per artifact. Defaults:
+        ``/midjourney/imagine`` 2 s, 1 Credit; ``/suno/audios`` 3 s, 1; ``/flux/images`` 1 s, 0.5;
+        ``/veo/videos`` 4 s, 2; chat completions 0.01 Credit; ``queued`` 0.
+        """
+        with self._lock:
+            settings = self._gateway.settings[path]
+            if not isinstance(duration, _Unset):
+                settings.duration = duration
+            if not isinstance(queued, _Unset):
+                settings.queued = queued
+            if not isinstance(cost, _Unset):
+                settings.cost = cost
+            if not isinstance(artifact_size, _Unset):
+                settings.artifact_size = artifact_size
+
+    def configure_gateway(
+        self,
+        *,
+        read_rate: float | _Unset | None = UNSET,
+        read_burst: float | _Unset = UNSET,
+        sync_timeout: float | _Unset = UNSET,
+    ) -> None:
+        """Gateway-wide switches. ``read_rate``: task reads a second per API key before ``429
+        too_many_requests`` with ``Retry-After`` (None, the default: no limit), in bursts of ``read_burst``
+        (default 1); ``sync_timeout``: real seconds a submit without ``"async": true`` waits for its task
+        before ``504 timeout`` (default 10; the task keeps running).
+        """
+        with self._lock:
+            if not isinstance(read_rate, _Unset):
+                if read_rate is not None and read_rate <= 0:
+                    raise ValueError("read_rate must be > 0 or None")
+                self._gateway.read_rate = read_rate
+            if not isinstance(read_burst, _Unset):
+                if read_burst < 1:
+                    raise ValueError("read_burst must be >= 1")
+                self._gateway.read_burst = read_burst
+            if not isinstance(sync_timeout, _Unset):
+                self._gateway.sync_timeout = sync_timeout
+
+    def fail_tasks(
+        self,
+        path: str | None = None,
+        *,
+        code: str = "forbidden",
+        message: str | None = None,
+        times: int | None = 1,
+        skip: int = 0,
+    ) -> TaskFailure:
+        """Make the next ``times`` tasks submitted to routes matching the regex ``path`` fail with ``code``.
+
+        The submit is accepted (and charged) as usual; when the task finishes its ``response`` is
+        ``{"success": false, "task_id", "trace_id", "error": {"code", "message"}}`` and the charge is
+        refunded. ``forbidden`` is content moderation; any other string is a service's own code.
+        """
+        rule = TaskFailure(path=path, code=code, message=message, times=times, skip=skip)
+        with self._lock:
+            self._gateway.failures.append(rule)
+        return rule
+
+    def fail_task(self, task_id: str, code: str = "forbidden", message: str | None = None) -> None:
+        """End a running task now as failed with ``code`` and refund it; KeyError / ValueError when it cannot."""
+        with self._lock:
+            self._gateway.fail_task(task_id, code, message)
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        """One gateway task as a task read renders it now; KeyError when unknown."""
+        with self._lock:
+            return self._gateway.render(self._gateway.tasks[task_id])
+
+    def tasks(self, path: str | None = None) -> list[dict[str, Any]]:
+        """Every gateway task (submitted to ``path``, when given) as task reads render them now, oldest first."""
+        with self._lock:
+            return [
+                self._gateway.render(task)
+                for task in self._gateway.tasks.values()
+                if path is None or task.route.path == path
+            ]
+
+    def gateway_stats(self) -> GatewayStats:
+        """The gateway's counters: submits per route, task reads by action, ids read, 429s, calls per key."""
+        with self._lock:
+            return self._gateway.stats()
+
+    def reset_gateway_stats(self) -> None:
+        """Zero the gateway's counters."""
+        with self._lock:
+            self._gateway.counters = type(self._gateway.counters)()
+
+    def artifact_bytes(self, url: str) -> bytes:
+        """The exact bytes the artifact host serves at ``url`` (what a copy of it must hold); KeyError if none."""
+        path = urlsplit(url).path
+        with self._lock:
+            size, content_type = self._gateway.artifact_size(path)
+        return artifact_bytes(path, size, content_type)
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward: tasks finish, scheduled balances come due, stamps move on."""
+        self.clock.advance(seconds)
+
+    def freeze_time(self) -> None:
+        """Stop the fake's clock: from now on it moves only by ``advance()`` (tasks finish exactly then)."""
+        self.clock.freeze()
+
+    def resume_time(self) -> None:
+        """Let the fake's clock run with real time again, from where it stands."""
+        self.clock.resume()
+
+    # -- the request log and faults ------------------------------------------------------------------
+
     @property
     def requests(self) -> list[RequestRecord]:
-        """Every request handled so far, in arrival order."""
+        """Every request handled so far (all three listeners), in arrival order; see ``RequestRecord.plane``."""
         with self._lock:
             return list(self._log)
 
@@ -215,13 +458,17 @@ class FakeAceDataPlatform:
         with self._lock:
             self._log.clear()
 
-    def calls(self, method: str | None = None, path: str | None = None) -> list[RequestRecord]:
-        """Logged requests with this method and a path matching the regex ``path`` (``re.search``)."""
+    def calls(
+        self, method: str | None = None, path: str | None = None, *, plane: str | None = None
+    ) -> list[RequestRecord]:
+        """Logged requests with this method, a path matching the regex ``path`` (``re.search``), on ``plane``."""
         pattern = re.compile(path) if path is not None else None
         return [
             record
             for record in self.requests
-            if (method is None or record.method == method.upper()) and (pattern is None or pattern.search(record.path))
+            if (method is None or record.method == method.upper())
+            and (pattern is None or pattern.search(record.path))
+            and (plane is None or record.plane == plane)
         ]
 
     def fail(
@@ -239,12 +486,19 @@ class FakeAceDataPlatform:
         after_apply: bool = False,
         token: str | None = None,
         predicate: Callable[[RequestRecord], bool] | None = None,
+        plane: str | None = None,
     ) -> FaultRule:
-        """Add a fault rule (see FaultRule); ``status`` defaults to 503 unless the rule delays or drops."""
+        """Add a fault rule (see FaultRule); ``status`` defaults to 503 unless the rule delays or drops.
+
+        ``plane`` (``platform``, ``gateway``, ``artifacts``) limits it to one listener. On the gateway,
+        ``drop=True, after_apply=True`` is a lost submit answer (the task exists and was charged), and
+        ``status=None, delay=1`` answers reads a second late.
+        """
         rule = FaultRule(
             method=method,
             path=path,
             token=token,
+            plane=plane,
             predicate=predicate,
             status=resolve_status(status, delay=delay, drop=drop),
             times=times,
@@ -280,6 +534,7 @@ class FakeAceDataPlatform:
 
     def _answer(
         self,
+        plane: str,
         method: str,
         path: str,
         query: dict[str, list[str]],
@@ -288,10 +543,16 @@ class FakeAceDataPlatform:
         authorization: str | None,
         media_type: str | None = None,
     ) -> Response:
-        """The platform API's answer, or the admin routes' (``/_admin/...``, any live token)."""
+        """The answer of the listener ``plane``: gateway, artifact host, platform API or admin routes."""
+        if plane == "gateway":
+            return self._gateway.handle(method, path, body, body_valid, authorization, media_type, self._stopping)
+        if plane == "artifacts":
+            return self._gateway.artifact(method, path)
         if not path.startswith(ADMIN_PREFIX + "/"):
             return self._api.handle(method, path, query, body, body_valid, authorization, media_type)
         token = bearer_token(authorization)
+        if token is not None and secrets.compare_digest(token, self._admin_token):
+            return self._admin.handle(method, path, body, self._store.default_user)
         found = self._store.authenticate(token) if token else None
         if found is None:
             return Response(401, {"detail": "Invalid token."})
@@ -301,6 +562,9 @@ class FakeAceDataPlatform:
         """Log a request and pick the fault for it: the first matching unspent rule, if it fires."""
         with self._lock:
             self._log.append(record)
+            if record.plane == "gateway" and record.token is not None:
+                calls = self._gateway.counters.calls_per_key
+                calls[record.token] = calls.get(record.token, 0) + 1
             for rule in self._rules:
                 if not rule.spent and rule.matches_request(record):
                     return rule if rule.claim() else None
@@ -312,6 +576,8 @@ class FakeAceDataPlatform:
     def _finish(self, record: RequestRecord, status: int) -> None:
         with self._lock:
             record.status = status
+            if record.plane == "gateway" and status == 429:
+                self._gateway.counters.rate_limited += 1
 
 
 class _Dropped(Exception):
@@ -319,14 +585,15 @@ class _Dropped(Exception):
 
 
 class _Server(ThreadingHTTPServer):
-    """A threading HTTP server that knows its platform and can cut its open connections on stop."""
+    """A threading HTTP server that knows its platform and plane and can cut its open connections on stop."""
 
     daemon_threads = True
     # The listen backlog: Python's default of 5 drops connections when a thousand waits poll at once.
     request_queue_size = 1024
 
-    def __init__(self, address: tuple[str, int], platform: FakeAceDataPlatform) -> None:
+    def __init__(self, address: tuple[str, int], platform: FakeAceDataPlatform, plane: str) -> None:
         self.platform = platform
+        self.plane = plane
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -394,15 +661,24 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body, body_valid = _parse_json(raw)
         authorization = self.headers.get("Authorization")
+        plane = self.server.plane
         record = RequestRecord(
-            self.command, split.path, query, body, 0, bearer_token(authorization), self.headers.get("User-Agent")
+            self.command,
+            split.path,
+            query,
+            body,
+            0,
+            bearer_token(authorization),
+            self.headers.get("User-Agent"),
+            plane=plane,
         )
         try:
             rule = platform._admit(record)
             response = self._inject(rule) if rule is not None and not rule.after_apply else None
             if response is None:
+                media_type = self._foreign_media_type(raw)
                 response = platform._answer(
-                    self.command, split.path, query, body, body_valid, authorization, self._foreign_media_type(raw)
+                    plane, self.command, split.path, query, body, body_valid, authorization, media_type
                 )
                 if rule is not None and rule.after_apply:
                     response = self._inject(rule) or response
@@ -410,7 +686,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except Exception as error:
             platform.errors.append(error)
-            response = Response(500, {"detail": f"Fake platform internal error: {type(error).__name__}"})
+            message = f"Fake platform internal error: {type(error).__name__}"
+            body = gateway_error_body("api_error", message) if plane == "gateway" else {"detail": message}
+            response = Response(500, body)
         self._respond(record, response)
 
     def _foreign_media_type(self, raw: bytes) -> str | None:
@@ -429,7 +707,7 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             raise _Dropped
-        return rule.response() if rule.status is not None else None
+        return rule.response(self.server.plane) if rule.status is not None else None
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -452,6 +730,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(response)
 
     def _write(self, response: Response) -> None:
+        if isinstance(response.body, Stream):
+            self._stream(response, response.body)
+            return
         payload, content_type = response.encode()
         self.send_response(response.status)
         if content_type is not None:
@@ -465,6 +746,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and response.status != 204:
             self.wfile.write(payload)
+
+    def _stream(self, response: Response, stream: Stream) -> None:
+        """Send a body chunk by chunk with its length announced, as a file server does."""
+        self.send_response(response.status)
+        self.send_header("Content-Type", stream.content_type)
+        self.send_header("Content-Length", str(stream.length))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        for chunk in stream.chunks:
+            self.wfile.write(chunk)
+            self.wfile.flush()
 
 
 def _parse_json(raw: bytes) -> tuple[Any, bool]:

@@ -109,8 +109,14 @@ def test_filters_private_affiliation_granted(fidelity_platform: FakeAceDataPlatf
 def test_service_sub_routes_and_allow_consume_global(
     fidelity_platform: FakeAceDataPlatform, session: requests.Session
 ) -> None:
-    for path in ("/services/suno/apis/", f"/services/{fidelity_platform.service_id('suno')}/proxies/"):
-        assert _call(fidelity_platform, session, "GET", path).json() == {"count": 0, "items": []}
+    apis = _call(fidelity_platform, session, "GET", "/services/suno/apis/").json()
+    assert [(api["path"], api["title"]) for api in apis["items"]] == [
+        ("/suno/audios", "Suno Audios API"),
+        ("/suno/tasks", "Suno Tasks API"),
+    ]
+    assert {api["service_id"] for api in apis["items"]} == {fidelity_platform.service_id("suno")}
+    proxies = f"/services/{fidelity_platform.service_id('suno')}/proxies/"
+    assert _call(fidelity_platform, session, "GET", proxies).json() == {"count": 0, "items": []}
     assert _call(fidelity_platform, session, "GET", "/services/nope/apis/").status_code == 404
     app_id = _application(fidelity_platform, session)
     path = f"/applications/{app_id}/update-allow-consume-global/"

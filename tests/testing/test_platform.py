@@ -232,14 +232,21 @@ def test_pagination(fake_platform: FakeAceDataPlatform, api: Client) -> None:
     default = api("GET", "/platform-tokens/", params={"user_id": "me"}).json()
     assert len(default["items"]) == 10
     assert default["items"][0]["id"] == issued[-1]["id"]
-    clamped = api("GET", "/platform-tokens/", params={"user_id": "me", "limit": 500}).json()
-    assert len(clamped["items"]) == 100
+    most = api("GET", "/platform-tokens/", params={"user_id": "me", "limit": 100}).json()
+    assert len(most["items"]) == 100
     tail = api("GET", "/platform-tokens/", params={"user_id": "me", "offset": 245}).json()
     assert len(tail["items"]) == 6
     assert api("GET", "/platform-tokens/", params={"user_id": "me", "offset": 900}).json()["items"] == []
     tagged = api("GET", "/platform-tokens/", params={"user_id": "me", "tag": "bulk", "limit": 1}).json()
     assert tagged["count"] == 250
-    for params, field in (({"limit": "x"}, "limit"), ({"limit": 0}, "limit"), ({"offset": -1}, "offset")):
+    for params, field in (
+        ({"limit": "x"}, "limit"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"ordering": "token"}, "ordering"),
+        ({"colour": "red"}, "colour"),
+    ):
         bad = api("GET", "/platform-tokens/", params={"user_id": "me", **params})
         assert bad.status_code == 400
         assert list(bad.json()) == [field]
@@ -249,7 +256,15 @@ def test_services(fake_platform: FakeAceDataPlatform) -> None:
     public = Client(fake_platform, token="")
     listing = public("GET", "/services/").json()
     assert listing["count"] == len(fake_platform.services)
-    assert public("GET", "/services", params={"alias": "suno"}).json() == listing
+    # The real server ignores ``alias`` (platform-api.md §3.2); the ledger lists no such filter, so the fake,
+    # like for every parameter the ledger does not list, answers 400 naming it.
+    alias = public("GET", "/services", params={"alias": "suno"})
+    assert alias.status_code == 400
+    assert list(alias.json()) == ["alias"]
+    by_rank = public("GET", "/services/", params={"ordering": "rank", "limit": 100}).json()["items"]
+    assert [s["alias"] for s in by_rank] == [s["alias"] for s in fake_platform.services]
+    last_first = public("GET", "/services/", params={"ordering": "-rank", "limit": 100}).json()["items"]
+    assert last_first == list(reversed(by_rank))
     service = next(s for s in listing["items"] if s["id"] == MIDJOURNEY)
     assert service["alias"] == "midjourney"
     assert {
