@@ -6,6 +6,7 @@ touches one file. The trigger base classes are imported on first use: only trigg
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
@@ -21,14 +22,22 @@ try:
 except ImportError:  # Task SDKs before the SDK had its own configuration
     from airflow.configuration import conf
 try:
-    from airflow.sdk.exceptions import AirflowSensorTimeout
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 except ImportError:  # Task SDKs before the SDK had its own exceptions
-    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 _TRIGGER_BASES = frozenset({"BaseEventTrigger", "BaseTrigger", "TriggerEvent"})
+
+
+def task_state_store(context: Mapping[str, Any]) -> Any | None:
+    """The running task instance's task state store (Airflow 3.3+, ``context["task_state_store"]``), else None.
+
+    It keeps values across the tries of one task instance (AIP-103); Airflow 3.1 and 3.2 have none.
+    """
+    return context.get("task_state_store")
 
 
 def __getattr__(name: str) -> Any:
@@ -42,6 +51,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AIRFLOW_VERSION",
+    "AirflowFailException",
     "AirflowProviderDeprecationWarning",
     "AirflowSensorTimeout",
     "BaseEventTrigger",
@@ -55,4 +65,5 @@ __all__ = [
     "Variable",
     "conf",
     "mask_secret",
+    "task_state_store",
 ]
