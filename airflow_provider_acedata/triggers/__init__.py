@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from airflow_provider_acedata._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from airflow_provider_acedata.triggers.api import ApiTaskTrigger
     from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger
 
-__all__ = ["ApplicationBalanceTrigger"]
+__all__ = ["ApiTaskTrigger", "ApplicationBalanceTrigger"]
 __getattr__ = lazy_exports(
     __name__,
     {
+        "ApiTaskTrigger": "api",
         "ApplicationBalanceTrigger": "balance",
     },
 )
