@@ -98,12 +98,12 @@ def answer_task_id(answer: Any) -> str | None:
 def answer_is_final(answer: Any) -> bool:
     """Whether a submit's answer is the result itself rather than a task to wait for.
 
-    Final when the completion rule already decides it (a status word, a structured error, artifact URLs),
-    or when it carries a ``data`` payload beyond ids (``/suno/voices`` answers ``{"success": true,
-    "task_id": ..., "data": {"persona_id": ...}}`` at once). A bare acceptance, ``{"success": true,
-    "task_id", "trace_id"}`` or Flux's ``{"task_id", "trace_id"}``, is a task to wait for.
+    Final without a task id. With one, final when the completion rule already decides it (a status word, a
+    structured error, artifact URLs), or when it carries a ``data`` payload beyond ids (``/suno/voices``
+    answers ``{"success": true, "task_id": ..., "data": {"persona_id": ...}}`` at once). A bare acceptance,
+    ``{"success": true, "task_id", "trace_id"}`` or Flux's ``{"task_id", "trace_id"}``, is a task to wait for.
     """
-    if not isinstance(answer, Mapping):
+    if not isinstance(answer, Mapping) or answer_task_id(answer) is None:
         return True
     if task_status({"response": dict(answer)}):
         return True

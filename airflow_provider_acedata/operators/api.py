@@ -207,7 +207,7 @@ class CallApiOperator(BaseOperator):
         trace_id = _trace_id(answer)
         if task_id is not None:
             context["ti"].xcom_push(key=TASK_ID_KEY, value=task_id)
-        final = task_id is None or answer_is_final(answer)
+        final = answer_is_final(answer)
         self._record(ledger, context, call, ANSWERED if final else SUBMITTED, task_id, trace_id, answer)
         if final:
             return self._answered(context, ledger, call, answer, trace_id)
