@@ -41,6 +41,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_acedata.operators.platform_token",
                     "airflow_provider_acedata.operators.export",
                     "airflow_provider_acedata.operators.balance",
+                    "airflow_provider_acedata.operators.api",
                 ],
             }
         ],
@@ -53,7 +54,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Ace Data Cloud",
-                "python-modules": ["airflow_provider_acedata.triggers.balance"],
+                "python-modules": ["airflow_provider_acedata.triggers.balance", "airflow_provider_acedata.triggers.api"],
             }
         ],
         "extra-links": ["airflow_provider_acedata.links.AceDataApplicationLink"],
