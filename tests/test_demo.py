@@ -36,6 +36,10 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
         rf"Rotation 1: token {ID} -> ({ID}); the old token now gets 401",
         rf"Rotation 2: token ({ID}) -> {ID}; the old token now gets 401",
         r"Monitoring: balances checked; exported (\d+) call records of \[[\d-]+, [\d-]+\) to file://(\S+\.jsonl)",
+        r"API calls: 4 prompts -> 4 Flux tasks, each submitted once and awaited deferred \(\d+ task reads\); "
+        r"images in file://\S+/images",
+        rf"API calls: exported 4 call records of the run, 2 Credits spent; API key {ID} -> {ID}, the old key now "
+        r"gets 401",
         r"All good in \d+ s\. Airflow logs: (.+demo-airflow\.log)",
     ]
     assert len(lines) == len(patterns), result.stdout
@@ -43,7 +47,7 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
     assert all(matches), result.stdout
     assert matches[1].group(1) == matches[2].group(1)  # type: ignore[union-attr]
     assert matches[3].group(1) == matches[4].group(1)  # type: ignore[union-attr]
-    log = Path(matches[6].group(1))  # type: ignore[union-attr]
+    log = Path(matches[8].group(1))  # type: ignore[union-attr]
     try:
         airflow_log = log.read_text()
         exported = Path(matches[5].group(2)).read_text().splitlines()  # type: ignore[union-attr]
