@@ -54,7 +54,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Ace Data Cloud",
-                "python-modules": ["airflow_provider_acedata.triggers.balance", "airflow_provider_acedata.triggers.api"],
+                "python-modules": [
+                    "airflow_provider_acedata.triggers.balance",
+                    "airflow_provider_acedata.triggers.api",
+                ],
             }
         ],
         "extra-links": ["airflow_provider_acedata.links.AceDataApplicationLink"],

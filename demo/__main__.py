@@ -4,8 +4,9 @@ Starts a FakeAceDataPlatform, gives Airflow a throwaway home and SQLite database
 ``dag.test()``, in this process) the application DAG twice (create, then reuse), the Variable-based
 token-rotation DAG twice, the monitoring DAG, and the API DAG (a Flux key stored where the ``acedata_api``
 connection reads it, four prompts fanned out to the gateway, the images copied, the run's call records
-exported and their Credits counted, the key rotated), checking each outcome on the platform. The console shows a few lines with ids
-only; Airflow's own output goes to a log file whose path is printed. Exit status 0 means every check passed.
+exported and their Credits counted, the key rotated), checking each outcome on the platform. The console
+shows a few lines with ids only; Airflow's own output goes to a log file whose path is printed. Exit status
+0 means every check passed.
 
 Run it from the repository root (``python -m demo``): the DAGs come from ``example_dags/``. It is a
 development script, not part of the wheel: it needs the repository's example DAGs.

@@ -82,7 +82,8 @@ def example_acedata_api() -> None:
     @task
     def image_requests(**context: Any) -> list[dict[str, Any]]:
         """One Flux request body per prompt (every option of the API can go here)."""
-        return [{"action": "generate", "prompt": prompt, "size": "1024x1024"} for prompt in context["params"]["prompts"]]
+        prompts = context["params"]["prompts"]
+        return [{"action": "generate", "prompt": prompt, "size": "1024x1024"} for prompt in prompts]
 
     # [START howto_operator_call_api_fan_out]
     generate = CallApiOperator.partial(
