@@ -280,11 +280,14 @@ class TaskReads:
             self._slots.remove(slot)
 
     def _merge(self, slot: Slot) -> None:
-        """Fold a slot that shrank into another of the same interval with room for it (fewer reads)."""
+        """Fold a slot that shrank into another of the same interval with room for it (fewer reads).
+
+        Only into one read no later than this slot would be: a merged wait is never read less often.
+        """
         if slot not in self._slots or len(slot.waits) > MAX_BATCH_IDS // 2:
             return
         for other in self._slots:
-            fits = len(other.waits) + len(slot.waits) <= MAX_BATCH_IDS
+            fits = len(other.waits) + len(slot.waits) <= MAX_BATCH_IDS and other.next_read <= slot.next_read
             if other is not slot and other.interval == slot.interval and not other.reading and fits:
                 for task_id, waits in slot.waits.items():
                     other.waits.setdefault(task_id, []).extend(waits)
