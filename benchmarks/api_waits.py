@@ -24,6 +24,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -68,14 +69,9 @@ def run(settings: Settings) -> Row:
         for design in DESIGNS:
             platform.clear_faults()
             platform.configure_route(ROUTE, duration=lambda index: load.spread * (index % load.n + 1) / load.n)
+            platform.fail(plane="gateway", path="^/flux/tasks$", status=None, delay=load.delay, times=None)
             platform.clear_requests()
-
-            def submit() -> list[str]:
-                ids = _submit(platform.gateway_url, key, load.n)
-                platform.fail(plane="gateway", path="^/flux/tasks$", status=None, delay=load.delay, times=None)
-                return ids
-
-            result = _child(design, load, connection, submit)
+            result = _child(design, load, connection, lambda send: _submit(platform.gateway_url, key, load.n, send))
             reads = [r.at for r in platform.calls("POST", "^/flux/tasks$", plane="gateway")]
             result["reads"] = len(reads)
             result["busiest"] = _busiest(reads, load.poke_interval)
@@ -86,21 +82,22 @@ def run(settings: Settings) -> Row:
     return _row(load, results)
 
 
-def _submit(gateway_url: str, key: str, count: int) -> list[str]:
-    """Submit ``count`` Flux tasks (async) as CallApiOperator would, eight at a time; their ids in order."""
+def _submit(gateway_url: str, key: str, count: int, send: Callable[[str], None]) -> None:
+    """Submit ``count`` Flux tasks (async) as CallApiOperator would, eight at a time, and ``send`` each id as
+    soon as its submit is answered: the child starts that task's wait then, as a task defers right after."""
     import requests
 
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
 
-    def one(index: int) -> str:
+    def one(index: int) -> None:
         body = {"action": "generate", "prompt": f"benchmark prompt {index}", "async": True}
         answer = session.post(gateway_url + ROUTE, json=body, timeout=30)
         answer.raise_for_status()
-        return str(answer.json()["task_id"])
+        send(str(answer.json()["task_id"]))
 
     with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(one, range(count)))
+        list(pool.map(one, range(count)))
 
 
 def _busiest(times: Sequence[float], window: float) -> int:
@@ -114,17 +111,26 @@ def _busiest(times: Sequence[float], window: float) -> int:
     return best
 
 
-def _child(design: str, load: Load, connection: dict[str, Any], submit: Callable[[], list[str]]) -> dict[str, Any]:
-    """Start the child, submit the tasks once it is ready (as tasks defer right after their submit), wait."""
+def _child(
+    design: str, load: Load, connection: dict[str, Any], submit: Callable[[Callable[[str], None]], None]
+) -> dict[str, Any]:
+    """Start the child; once it is ready, submit the tasks, handing it each id as it comes; collect its result."""
     env = {**os.environ, f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(connection)}
     command = [sys.executable, "-m", "benchmarks.api_waits", design, json.dumps(load.__dict__)]
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdin is not None and child.stdout is not None
+    stdin, lock = child.stdin, threading.Lock()
+
+    def send(task_id: str) -> None:
+        with lock:
+            stdin.write(task_id + "\n")
+            stdin.flush()
+
     try:
         if child.stdout.readline().strip() != "ready":
             raise RuntimeError("the API wait benchmark child did not start; its error is on stderr above")
-        child.stdin.write(json.dumps(submit()) + "\n")
-        child.stdin.close()
+        submit(send)
+        stdin.close()
         output = child.stdout.read()
         child.wait(timeout=30)
     finally:
@@ -223,10 +229,13 @@ async def _per_wait(task_id: str, load: Load) -> dict[str, Any]:
             await asyncio.sleep(load.poke_interval)
 
 
-async def _drive(design: str, ids: list[str], load: Load) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Start a wait per task at once; each one's outcome, and the errors that ended waits early, by type."""
+async def _drive(design: str, load: Load) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Start a wait for each task id as it arrives on stdin; each one's outcome, and errors by type."""
+    loop = asyncio.get_running_loop()
     ended: list[dict[str, Any]] = []
     errors: dict[str, int] = {}
+    tasks: list[asyncio.Future[None]] = []
+    received = asyncio.Event()
 
     async def one(task_id: str) -> None:
         try:
@@ -235,7 +244,8 @@ async def _drive(design: str, ids: list[str], load: Load) -> tuple[list[dict[str
             errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
             return
         if payload.get("status") == "error":
-            errors[str(payload.get("message"))[:60]] = errors.get(str(payload.get("message"))[:60], 0) + 1
+            message = str(payload.get("message"))[:60]
+            errors[message] = errors.get(message, 0) + 1
         record = payload.get("record") or {}
         finished = record.get("finished_at")
         ended.append(
@@ -245,8 +255,19 @@ async def _drive(design: str, ids: list[str], load: Load) -> tuple[list[dict[str
             }
         )
 
-    tasks = [asyncio.ensure_future(one(task_id)) for task_id in ids]
-    await asyncio.wait(tasks, timeout=load.spread + load.grace)
+    def start(task_id: str) -> None:
+        tasks.append(asyncio.ensure_future(one(task_id)))
+
+    def read_ids() -> None:
+        for line in sys.stdin:
+            if line.strip():
+                loop.call_soon_threadsafe(start, line.strip())
+        loop.call_soon_threadsafe(received.set)
+
+    threading.Thread(target=read_ids, daemon=True).start()
+    deadline = loop.time() + load.spread + load.grace
+    await asyncio.wait_for(received.wait(), load.spread + load.grace)
+    await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0.1))
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -269,10 +290,9 @@ def _child_main(argv: Sequence[str]) -> int:
     import airflow_provider_acedata.triggers.api  # noqa: F401
 
     print("ready", flush=True)
-    ids = list(json.loads(sys.stdin.readline()))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu_before = time.process_time()
-    ended, errors = asyncio.run(_drive(args.design, ids, load))
+    ended, errors = asyncio.run(_drive(args.design, load))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result = {
         "ok": sum(1 for end in ended if end["ok"]),

@@ -79,17 +79,17 @@ def example_acedata_api() -> None:
         token_store=VariableTokenStore(API_KEY_VARIABLE),
     )
 
+    # [START howto_operator_call_api_fan_out]
     @task
     def image_requests(**context: Any) -> list[dict[str, Any]]:
         """One Flux request body per prompt (every option of the API can go here)."""
         prompts = context["params"]["prompts"]
         return [{"action": "generate", "prompt": prompt, "size": "1024x1024"} for prompt in prompts]
 
-    # [START howto_operator_call_api_fan_out]
     generate = CallApiOperator.partial(
         task_id="generate",
         path="/flux/images",
-        destination="{{ params.output }}/images",
+        destination="{{ params.output }}/images",  # one folder per task: <output>/images/<task id>/
         deferrable=True,
         poke_interval="{{ params.poke_interval }}",
     ).expand(body=image_requests())

@@ -83,7 +83,7 @@ def stored_text(airflow: Any) -> str:
     with contextlib.closing(sqlite3.connect(airflow.home / "airflow.db", timeout=10)) as db:
         tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
-            for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608  # table names from sqlite_master
+            for row in db.execute(f'SELECT * FROM "{table}"'):  # table names from sqlite_master
                 for value in row:
                     if isinstance(value, bytes):
                         value = value.decode(errors="replace")
