@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 
 from airflow_provider_acedata.exceptions import (
@@ -167,20 +168,32 @@ class CallApiOperator(BaseOperator):
                 f"{error}); use a URL such as 'file:///data/images/' or 's3://bucket/images/'"
             ) from None
 
-    @property
-    def _hook(self) -> AceDataApiHook:
+    @cached_property
+    def hook(self) -> AceDataApiHook:
+        """One hook (one HTTP session) per execution; ``execute`` and ``execute_complete`` close it."""
         from airflow_provider_acedata.hooks.api import AceDataApiHook
 
         return AceDataApiHook(self.acedata_api_conn_id)
 
+    def _close_hook(self) -> None:
+        if "hook" in self.__dict__:
+            self.__dict__.pop("hook").close()
+
     # -- execute --------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            return self._execute(context)
+        finally:
+            self._close_hook()
+
+    def _execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_acedata.operators._submits import ANSWERED, SUBMITTED, SUBMITTING, ledger_for
 
         call = self._call()
         ledger = ledger_for(context)
-        previous = ledger.current()
+        # A first try has no earlier try to find (and a lookup of a missing Variable logs an error on 3.1).
+        previous = ledger.current() if int(getattr(context["ti"], "try_number", 0) or 0) != 1 else None
         if previous is not None and previous.state == SUBMITTING:
             self._unknown(previous, ledger, "an earlier try of this task instance sent it and never saw the answer")
         if previous is not None:
@@ -219,6 +232,12 @@ class CallApiOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after ``ApiTaskTrigger`` fired: finish a succeeded task, fail on anything else."""
+        try:
+            return self._complete(context, event)
+        finally:
+            self._close_hook()
+
+    def _complete(self, context: Context, event: dict[str, Any] | None) -> dict[str, Any]:
         from airflow_provider_acedata.operators._submits import ledger_for
 
         if not event:
@@ -244,9 +263,8 @@ class CallApiOperator(BaseOperator):
         record = self._record(ledger, context, call, SUBMITTING, None, None, None, verify=True)
         assert record is not None
         self.log.info("POST %s (body keys: %s)", call.path, ", ".join(sorted(call.body)) or "none")
-        hook = self._hook
         try:
-            return hook.call(call.path, call.body)
+            return self.hook.call(call.path, call.body)
         except AceDataTransportError as error:
             self._unknown(record, ledger, f"it got no answer ({error})")
         except AceDataApiError as error:
@@ -258,8 +276,6 @@ class CallApiOperator(BaseOperator):
                     f"The gateway refused POST {call.path}, nothing was created: {error}"
                 ) from error
             raise
-        finally:
-            hook.close()
 
     def _record(
         self,
@@ -339,21 +355,19 @@ class CallApiOperator(BaseOperator):
         return self._finish(context, ledger, call, task_id, record, task_status(record))
 
     def _read(self, call: Call, task_id: str) -> dict[str, Any]:
-        with self._hook as hook:
-            return hook.retrieve(call.service, task_id)
+        return self.hook.retrieve(call.service, task_id)
 
     def _poll(self, call: Call, task_id: str, *, read_first: bool) -> dict[str, Any]:
         """Read the task every ``poke_interval`` seconds until it has finished (``execution_timeout`` bounds it)."""
         started = time.monotonic()
-        with self._hook as hook:
-            if not read_first:
-                time.sleep(call.poke_interval)
-            while True:
-                record = hook.retrieve(call.service, task_id)
-                if task_status(record):
-                    return record
-                self.log.info("Task %s is running (%.0fs)", task_id, time.monotonic() - started)
-                time.sleep(call.poke_interval)
+        if not read_first:
+            time.sleep(call.poke_interval)
+        while True:
+            record = self.hook.retrieve(call.service, task_id)
+            if task_status(record):
+                return record
+            self.log.info("Task %s is running (%.0fs)", task_id, time.monotonic() - started)
+            time.sleep(call.poke_interval)
 
     def _defer(self, call: Call, task_id: str) -> NoReturn:
         from airflow_provider_acedata.triggers.api import ApiTaskTrigger
@@ -441,10 +455,8 @@ class CallApiOperator(BaseOperator):
         from airflow_provider_acedata.operators._artifacts import copy_artifacts
 
         assert call.destination is not None
-        with self._hook as hook:
-            timeout = hook.settings.timeout
         folder = call.destination / _safe_folder(folder_name)
-        return copy_artifacts(urls, folder, timeout=timeout, log=cast("logging.Logger", self.log))
+        return copy_artifacts(urls, folder, timeout=self.hook.settings.timeout, log=cast("logging.Logger", self.log))
 
     def _submitted(
         self, ledger: SubmitLedger, call: Call, task_id: str, trace_id: str | None, answer: Any
