@@ -19,7 +19,8 @@ from pathlib import Path
 
 PACKAGE = "airflow_provider_acedata"
 DIST_NAME = "airflow-provider-acedata"
-ENTRY_POINT = f"{PACKAGE}:get_provider_info"
+ENTRY_POINT = f"{PACKAGE}.get_provider_info:get_provider_info"
+HOOKS = {"acedata": "hooks.acedata.AceDataHook", "acedata_api": "hooks.api.AceDataApiHook"}
 REQUIRED_CLASSIFIERS = {"Framework :: Apache Airflow", "Framework :: Apache Airflow :: Provider", "Typing :: Typed"}
 OLDEST_LOCK = "requirements/lock-oldest.txt"
 JUNK = ("__pycache__", ".pyc", ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules", ".DS_Store")
@@ -170,13 +171,15 @@ def check_installed(providers_json: Path, hooks_json: Path) -> None:
     check(listed is not None, f"`airflow providers list` does not list {DIST_NAME}: {sorted(providers)}")
     if listed is not None:
         check(listed["version"] == __version__, f"providers list shows version {listed['version']}")
-    hooks = [h for h in json.loads(hooks_json.read_text()) if h.get("connection_type") == "acedata"]
-    check(len(hooks) == 1, f"`airflow providers hooks` has {len(hooks)} 'acedata' rows")
-    if hooks:
-        check(hooks[0]["class"] == f"{PACKAGE}.hooks.acedata.AceDataHook", f"acedata hook class {hooks[0]['class']}")
-        check(hooks[0]["package_name"] == DIST_NAME, f"acedata hook package {hooks[0]['package_name']}")
+    listed_hooks = json.loads(hooks_json.read_text())
+    for conn_type, hook_class in HOOKS.items():
+        hooks = [h for h in listed_hooks if h.get("connection_type") == conn_type]
+        check(len(hooks) == 1, f"`airflow providers hooks` has {len(hooks)} {conn_type!r} rows")
+        if hooks:
+            check(hooks[0]["class"] == f"{PACKAGE}.{hook_class}", f"{conn_type} hook class {hooks[0]['class']}")
+            check(hooks[0]["package_name"] == DIST_NAME, f"{conn_type} hook package {hooks[0]['package_name']}")
     (entry_point,) = importlib.metadata.entry_points(group="apache_airflow_provider", name="provider_info").select(
-        module=PACKAGE
+        module=f"{PACKAGE}.get_provider_info"
     )
     schema_file = Path(importlib.import_module("airflow").__file__ or "").parent / "provider_info.schema.json"
     jsonschema.validate(entry_point.load()(), json.loads(schema_file.read_text()))

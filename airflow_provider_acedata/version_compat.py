@@ -1,16 +1,18 @@
 """Airflow version differences in one place (supported: ``apache-airflow>=3.1.1``, see pyproject.toml).
 
 Import Task SDK and Airflow names from here, not from ``airflow.*`` directly, so that the next floor change
-touches one file. The trigger base classes are imported on first use: only trigger modules pay for them.
+touches one file. Names only some modules need (the trigger and sensor bases, the hook base) are imported on
+first use, so a DAG file that imports one operator does not pay for them.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
-from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, PokeReturnValue, Variable
+from airflow.sdk import BaseOperator, BaseOperatorLink, Variable
 from airflow.sdk.log import mask_secret
 
 try:
@@ -27,9 +29,17 @@ except ImportError:  # Task SDKs before the SDK had its own exceptions
     from airflow.exceptions import AirflowFailException, AirflowSensorTimeout  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
+    from airflow.sdk import BaseHook, BaseSensorOperator, PokeReturnValue
     from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
-_TRIGGER_BASES = frozenset({"BaseEventTrigger", "BaseTrigger", "TriggerEvent"})
+_ON_FIRST_USE = {
+    "BaseEventTrigger": "airflow.triggers.base",
+    "BaseTrigger": "airflow.triggers.base",
+    "TriggerEvent": "airflow.triggers.base",
+    "BaseSensorOperator": "airflow.sdk",
+    "PokeReturnValue": "airflow.sdk",
+    "BaseHook": "airflow.sdk",
+}
 
 
 def task_state_store(context: Mapping[str, Any]) -> Any | None:
@@ -41,11 +51,9 @@ def task_state_store(context: Mapping[str, Any]) -> Any | None:
 
 
 def __getattr__(name: str) -> Any:
-    """The trigger base classes, imported when a trigger module first asks (they cost ~9 ms at DAG parse)."""
-    if name in _TRIGGER_BASES:
-        import airflow.triggers.base
-
-        return getattr(airflow.triggers.base, name)
+    """A name only some modules need, imported when one first asks (the trigger bases cost ~9 ms at DAG parse)."""
+    if name in _ON_FIRST_USE:
+        return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

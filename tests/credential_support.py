@@ -1,4 +1,4 @@
-"""Helpers of the API-key tests (tests/operators/test_credential.py, tests/rotation/test_credential_rotation.py)."""
+"""Helpers of the API-key tests (tests/operators/test_credential.py, tests/rotation/test_credential.py)."""
 
 from __future__ import annotations
 

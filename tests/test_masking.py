@@ -1,6 +1,7 @@
 """The masking helpers: which values reach Airflow's masker (once each), which are blanked, what a hint shows.
 
-That the hook calls them on every secret it reads or receives is tested in tests/hooks/test_acedata_hook*.py.
+That the hooks call them on every secret they read or receive is tested in tests/hooks/test_token.py and
+tests/hooks/test_acedata.py.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, cast
 
 from airflow_provider_acedata import __version__
 from airflow_provider_acedata.exceptions import AceDataAuthenticationError
@@ -23,7 +23,17 @@ from airflow_provider_acedata.version_compat import AIRFLOW_VERSION, BaseHook
 if TYPE_CHECKING:
     import requests
     from airflow.sdk import Connection
-    from typing_extensions import Self
+    from typing_extensions import Self, Unpack
+
+
+class HookSettings(TypedDict, total=False):
+    """What every hook takes besides its connection id (each overrides the connection's own setting)."""
+
+    timeout: float | None
+    retry_limit: int | None
+    retry_delay: float | None
+    max_retry_wait: float | None
+    token: str | None
 
 
 class HookFamily:
@@ -33,7 +43,7 @@ class HookFamily:
     first use and closed by the hook that made the family.
     """
 
-    def __init__(self, source: TokenSource, *, default_host: str, root: str, overrides: Mapping[str, float | None]):
+    def __init__(self, source: TokenSource, *, default_host: str, root: str, overrides: Mapping[str, Any]) -> None:
         self.source = source
         self.default_host = default_host
         self.root = root
@@ -107,25 +117,11 @@ class AceDataBaseHook(BaseHook):
     api_root: ClassVar[str] = ""
     secret_name: ClassVar[str] = "token"
 
-    def __init__(
-        self,
-        conn_id: str,
-        *,
-        timeout: float | None = None,
-        retry_limit: int | None = None,
-        retry_delay: float | None = None,
-        max_retry_wait: float | None = None,
-        token: str | None = None,
-    ) -> None:
+    def __init__(self, conn_id: str, **settings: Unpack[HookSettings]) -> None:
         super().__init__()
         source = TokenSource(conn_id, conn_type=self.conn_type, secret_name=self.secret_name, check=self.check_secret)
-        overrides = {
-            "timeout": timeout,
-            "retry_limit": retry_limit,
-            "retry_delay": retry_delay,
-            "max_retry_wait": max_retry_wait,
-        }
-        self.family = HookFamily(source, default_host=self.default_host, root=self.api_root, overrides=overrides)
+        token = settings.pop("token", None)
+        self.family = HookFamily(source, default_host=self.default_host, root=self.api_root, overrides=settings)
         self._fixed = None if token is None else source.remember(token)
         self._owner = True
 

@@ -5,6 +5,7 @@ Stdlib only: ``get_provider_info()`` reads this table while Airflow discovers pr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +47,7 @@ class Setting:
         return {
             "label": self.label,
             "description": self.description,
-            "schema": {"type": [schema_type, "null"], "minimum": self.minimum, "default": self.kind(self.default)},
+            "schema": {"type": [schema_type, "null"], "minimum": self.minimum, "default": self.default},
         }
 
 
@@ -100,3 +101,28 @@ class ConnectionSettings:
 def form_fields(**more: dict[str, Any]) -> dict[str, Any]:
     """The ``conn-fields`` of a connection type: the shared settings, then ``more``."""
     return {**{setting.name: setting.form_field() for setting in SETTINGS}, **more}
+
+
+def connection_type(
+    conn_type: str,
+    hook_class: str,
+    hook_name: str,
+    *,
+    host: tuple[str, str],
+    password: tuple[str, str],
+    **more: dict[str, Any],
+) -> dict[str, Any]:
+    """A ``connection-types`` entry: the form shows the host and the password (each ``(label, placeholder)``),
+    the shared settings and ``more`` extras; login, schema and port are hidden."""
+    defaults = {setting.name: setting.default for setting in SETTINGS}
+    return {
+        "connection-type": conn_type,
+        "hook-class-name": hook_class,
+        "hook-name": hook_name,
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "login", "port"],
+            "relabeling": {"host": host[0], "password": password[0]},
+            "placeholders": {"host": host[1], "password": password[1], "extra": json.dumps(defaults)},
+        },
+        "conn-fields": form_fields(**more),
+    }

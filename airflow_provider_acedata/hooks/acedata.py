@@ -29,6 +29,7 @@ from airflow_provider_acedata.validation import (
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
+    from airflow_provider_acedata.hooks._base import HookSettings
     from airflow_provider_acedata.queries import OrderFilters, UsageFilters
 
 PAGE_SIZE = 100
@@ -45,8 +46,8 @@ class AceDataHook(AceDataBaseHook):
 
     :param acedata_conn_id: the Airflow connection holding the base URL (host) and token (password).
     :param user_id: the account's id, when known, so that owner lists need no ``/platform-tokens/me/`` call.
-    :param settings: ``timeout``, ``retry_limit``, ``retry_delay``, ``max_retry_wait`` and ``token``, as for
-        :class:`~airflow_provider_acedata.hooks._base.AceDataBaseHook`.
+    :param settings: ``timeout``, ``retry_limit``, ``retry_delay``, ``max_retry_wait`` and ``token``
+        (:class:`~airflow_provider_acedata.hooks._base.HookSettings`).
     """
 
     conn_name_attr = "acedata_conn_id"
@@ -58,24 +59,9 @@ class AceDataHook(AceDataBaseHook):
     secret_name = "Platform Token"
 
     def __init__(
-        self,
-        acedata_conn_id: str = default_conn_name,
-        *,
-        timeout: float | None = None,
-        retry_limit: int | None = None,
-        retry_delay: float | None = None,
-        max_retry_wait: float | None = None,
-        token: str | None = None,
-        user_id: str | None = None,
+        self, acedata_conn_id: str = default_conn_name, *, user_id: str | None = None, **settings: Unpack[HookSettings]
     ) -> None:
-        super().__init__(
-            acedata_conn_id,
-            timeout=timeout,
-            retry_limit=retry_limit,
-            retry_delay=retry_delay,
-            max_retry_wait=max_retry_wait,
-            token=token,
-        )
+        super().__init__(acedata_conn_id, **settings)
         self.acedata_conn_id = acedata_conn_id
         self._user_id = None if user_id is None else require_uuid("user_id", user_id)
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_acedata import DEFAULT_API_HOST
 from airflow_provider_acedata.exceptions import AceDataApiError, AceDataInputError
 from airflow_provider_acedata.hooks._base import AceDataBaseHook
 from airflow_provider_acedata.validation import require_api_path, require_task_ids, require_text
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from airflow_provider_acedata.hooks._base import HookSettings
 
 
 class AceDataApiHook(AceDataBaseHook):
@@ -23,8 +28,8 @@ class AceDataApiHook(AceDataBaseHook):
     ``code`` and ``trace_id``; ``used_up`` is ``AceDataInsufficientBalanceError``.
 
     :param acedata_api_conn_id: the ``acedata_api`` connection (host default ``https://api.acedata.cloud``).
-    :param settings: ``timeout``, ``retry_limit``, ``retry_delay``, ``max_retry_wait`` and ``token``, as for
-        :class:`~airflow_provider_acedata.hooks._base.AceDataBaseHook`.
+    :param settings: ``timeout``, ``retry_limit``, ``retry_delay``, ``max_retry_wait`` and ``token``
+        (:class:`~airflow_provider_acedata.hooks._base.HookSettings`).
     """
 
     conn_name_attr = "acedata_api_conn_id"
@@ -35,24 +40,8 @@ class AceDataApiHook(AceDataBaseHook):
     api_root = ""
     secret_name = "API Key"
 
-    def __init__(
-        self,
-        acedata_api_conn_id: str = default_conn_name,
-        *,
-        timeout: float | None = None,
-        retry_limit: int | None = None,
-        retry_delay: float | None = None,
-        max_retry_wait: float | None = None,
-        token: str | None = None,
-    ) -> None:
-        super().__init__(
-            acedata_api_conn_id,
-            timeout=timeout,
-            retry_limit=retry_limit,
-            retry_delay=retry_delay,
-            max_retry_wait=max_retry_wait,
-            token=token,
-        )
+    def __init__(self, acedata_api_conn_id: str = default_conn_name, **settings: Unpack[HookSettings]) -> None:
+        super().__init__(acedata_api_conn_id, **settings)
         self.acedata_api_conn_id = acedata_api_conn_id
 
     def check_secret(self, secret: str, source: str) -> None:

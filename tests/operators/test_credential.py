@@ -1,6 +1,6 @@
 """CreateCredentialOperator and RotateCredentialOperator against a FakeAceDataPlatform on a real socket.
 
-The API-key rotation protocol itself (rotation/credential.py) is tested in tests/rotation/test_credential_rotation.py.
+The API-key rotation protocol itself (rotation/credential.py) is tested in tests/rotation/test_credential.py.
 """
 
 from __future__ import annotations
@@ -117,7 +117,27 @@ class TestCreateCredential:
 
 
 class TestRotateCredentialOperator:
-    """The operator's own part; the protocol it runs is tested in tests/rotation/test_credential_rotation.py."""
+    """The operator's own part; the protocol it runs is tested in tests/rotation/test_credential.py."""
+
+    def test_pushes_ids_and_logs_the_steps_without_a_key(self, platform, app_id, context, capsys):
+        old_id = create(app_id, name="etl").execute(context)
+        context["ti"].reset_mock()
+        store = MemoryStore()
+
+        new_id = rotate(old_id, store).execute(context)
+
+        assert new_id != old_id and store.value
+        assert pushed(context) == {"application_id": app_id, "revoked_credential_id": old_id}
+        logged = capsys.readouterr().out
+        assert "Deleted the old API key" in logged
+        assert_no_key_in(platform, json.dumps(pushed(context)), logged)
+
+    def test_an_in_place_rotate_revokes_no_id(self, platform, app_id, context):
+        old_id = create(app_id, name="etl").execute(context)
+        context["ti"].reset_mock()
+
+        assert rotate(old_id, MemoryStore(), strategy="rotate").execute(context) == old_id
+        assert pushed(context) == {"application_id": app_id, "revoked_credential_id": None}
 
     def test_bad_input_fails_before_any_request(self, platform, context):
         with pytest.raises(AceDataInputError, match="credential_id"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 import requests
@@ -65,15 +66,43 @@ def rotation(store: TokenStore, **kwargs: Any) -> TokenRotation:
     return TokenRotation(conn_id="acedata_default", token_store=store, **options)
 
 
-def kill_at(rotation_run: TokenRotation, step: str) -> None:
-    """Make the run die at ``step`` like a SIGKILLed worker: no clean-up and no lease release."""
+class Kill:
+    """Kills a rotation at ``step`` like a SIGKILLed worker, through its public ``checkpoint`` option.
 
-    def checkpoint(reached: str) -> None:
-        if reached == step:
-            raise Killed(step)
+    The run raises ``Killed`` there; a killed worker never deletes its lease token, so the platform refuses
+    the run's attempts to (until ``over()``: then the lease token is left behind, as a real kill leaves it).
+    """
 
-    rotation_run._checkpoint = checkpoint
-    rotation_run.lease.release = lambda hook=None: None  # type: ignore[method-assign]
+    def __init__(self, platform: FakeAceDataPlatform, step: str) -> None:
+        self.platform = platform
+        self.step = step
+        self._lease: str | None = None
+        self._dead = threading.Event()
+        platform.fail(method="DELETE", predicate=self._release_of_the_dead_run, status=503, times=None)
+
+    def _release_of_the_dead_run(self, record: Any) -> bool:
+        return self._dead.is_set() and self._lease is not None and record.path.rstrip("/").endswith(self._lease)
+
+    def checkpoint(self, reached: str) -> None:
+        if reached != self.step:
+            return
+        [lease] = [t for t in live(self.platform) if f"{TAG}:lock" in (t.get("tags") or [])]
+        self._lease = str(lease["id"])
+        self._dead.set()
+        raise Killed(reached)
+
+    def over(self) -> None:
+        """The dead run has stopped: later runs may delete its lease token once it expires."""
+        self._dead.clear()
+
+
+def killed_at(platform: FakeAceDataPlatform, store: TokenStore, step: str, **kwargs: Any) -> TokenRotation:
+    """Run a rotation that dies at ``step`` (raising ``Killed``) and leaves its lease behind."""
+    kill = Kill(platform, step)
+    try:
+        return rotation(store, checkpoint=kill.checkpoint, **kwargs).run()
+    finally:
+        kill.over()
 
 
 def authenticates(platform: FakeAceDataPlatform, token: str) -> bool:

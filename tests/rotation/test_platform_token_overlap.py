@@ -19,6 +19,7 @@ Interleavings (11):
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
 import time
@@ -31,13 +32,14 @@ from rotation_support import (
     Killed,
     assert_converged,
     assert_safe,
-    kill_at,
+    killed_at,
     rotation,
 )
 
 from airflow_provider_acedata.exceptions import AceDataError
-from airflow_provider_acedata.rotation import RotationResult, TokenRotation
+from airflow_provider_acedata.rotation import RotationResult
 from airflow_provider_acedata.testing import FakeAceDataPlatform
+from airflow_provider_acedata.token_stores import TokenStore
 
 WAIT = 20.0
 
@@ -50,17 +52,16 @@ def store(rotation_platform: FakeAceDataPlatform) -> EnvConnectionStore:
 class Run:
     """One rotation in a thread, recording each step it reaches (and optionally pausing there)."""
 
-    def __init__(self, name: str, journal: list[tuple[str, str]], rotation_run: TokenRotation) -> None:
+    def __init__(self, name: str, journal: list[tuple[str, str]], store: TokenStore, **options: Any) -> None:
         self.name = name
         self.journal = journal
-        self.rotation = rotation_run
         self.result: RotationResult | None = None
         self.error: BaseException | None = None
         self.reached = {step: threading.Event() for step in ("leased", "identified", "created", "tested", "stored")}
         self.reached["finished"] = threading.Event()
         self.pause_at: dict[str, threading.Event] = {}
         self.extra_checkpoint: Callable[[str], None] | None = None
-        self.rotation._checkpoint = self._checkpoint
+        self.rotation = rotation(store, checkpoint=self._checkpoint, **options)
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _checkpoint(self, step: str) -> None:
@@ -100,7 +101,7 @@ def follow_up(rotation_platform: FakeAceDataPlatform, store: EnvConnectionStore,
 
 
 def make(name: str, journal: list[tuple[str, str]], store: EnvConnectionStore, **kwargs: Any) -> Run:
-    return Run(name, journal, rotation(store, **kwargs))
+    return Run(name, journal, store, **kwargs)
 
 
 def test_runs_started_together_are_serialised(rotation_platform, store):
@@ -161,10 +162,11 @@ def test_a_fails_its_test_while_b_succeeds(rotation_platform, store):
     old = store.value
     a = make("A", journal, store)
 
-    def broken_test(*args: Any) -> None:
-        raise AceDataError("injected: new token refused")
+    def refuse_the_new_token(step: str) -> None:
+        if step == "created":  # the next identity call is A's test of its new token (B waits for the lease)
+            rotation_platform.fail(method="GET", path="/platform-tokens/me/", status=401, body={"detail": "Nope."})
 
-    a.rotation._test = broken_test  # type: ignore[method-assign]
+    a.extra_checkpoint = refuse_the_new_token
     b = make("B", journal, store)
     a.start()
     b.start()
@@ -179,10 +181,9 @@ def test_a_fails_its_test_while_b_succeeds(rotation_platform, store):
 def test_a_store_raises_after_writing_while_b_completes(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
-    a_store = EnvConnectionStore.__new__(EnvConnectionStore)
-    a_store.__dict__.update(store.__dict__)
+    a_store = copy.copy(store)
     a_store.fail = "after"
-    a = Run("A", journal, rotation(a_store))
+    a = Run("A", journal, a_store)
     b = make("B", journal, store)
     a.start()
     assert a.reached["leased"].wait(WAIT)
@@ -197,10 +198,8 @@ def test_a_store_raises_after_writing_while_b_completes(rotation_platform, store
 def test_a_killed_after_create_b_completes(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
-    a = make("A", journal, store, lease_ttl=1.5)
-    kill_at(a.rotation, "created")
-    a.start().join()
-    assert isinstance(a.error, Killed)
+    with pytest.raises(Killed):
+        killed_at(rotation_platform, store, "created", lease_ttl=1.5)
     orphan = [
         t for t in rotation_platform.live_tokens() if t["token"] not in (old,) and "lock" not in str(t.get("tags"))
     ]
@@ -214,10 +213,8 @@ def test_a_killed_after_create_b_completes(rotation_platform, store):
 def test_a_killed_after_store_b_completes(rotation_platform, store):
     journal: list[tuple[str, str]] = []
     old = store.value
-    a = make("A", journal, store, lease_ttl=1.5)
-    kill_at(a.rotation, "stored")
-    a.start().join()
-    assert isinstance(a.error, Killed)
+    with pytest.raises(Killed):
+        killed_at(rotation_platform, store, "stored", lease_ttl=1.5)
     assert store.value != old and rotation_platform.is_live(old)
     b = make("B", journal, store).start().join()
     assert b.error is None and b.result

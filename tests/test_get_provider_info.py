@@ -13,7 +13,8 @@ import jsonschema
 import pytest
 from packaging.version import Version
 
-from airflow_provider_acedata import __version__, get_provider_info
+from airflow_provider_acedata import __version__
+from airflow_provider_acedata.get_provider_info import get_provider_info
 from airflow_provider_acedata.hooks.acedata import AceDataHook
 
 DISTRIBUTION = "airflow-provider-acedata"

@@ -34,7 +34,10 @@ Cases (42):
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
+from unittest import mock
 
 import pytest
 from rotation_support import (
@@ -44,7 +47,7 @@ from rotation_support import (
     assert_converged,
     assert_safe,
     authenticates,
-    kill_at,
+    killed_at,
     live,
     rotation,
 )
@@ -53,6 +56,8 @@ from airflow_provider_acedata.exceptions import AceDataError
 from airflow_provider_acedata.platform_lock import lock_tag
 from airflow_provider_acedata.rotation import STEPS
 from airflow_provider_acedata.testing import FakeAceDataPlatform
+from airflow_provider_acedata.token_stores import TokenStore
+from airflow_provider_acedata.version_compat import BaseHook
 
 TOKENS = "/platform-tokens/$"
 ME = "/platform-tokens/me/$"
@@ -244,10 +249,8 @@ def test_store_fails_and_cannot_read_back(rotation_platform, store, when):
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_between_steps_then_rerun_converges(rotation_platform, store, step):
     old = store.value
-    dead = rotation(store, lease_ttl=1.5)
-    kill_at(dead, step)
     with pytest.raises(Killed):
-        dead.run()
+        killed_at(rotation_platform, store, step, lease_ttl=1.5)
     assert_safe(rotation_platform, store, old)
     assert any(f"{TAG}:lock" in (t.get("tags") or []) for t in live(rotation_platform)), "a killed run leaves its lease"
     rotation(store, lease_wait=10.0).run()
@@ -297,3 +300,30 @@ def test_rotation_revokes_locks_abandoned_by_killed_runs(rotation_platform, stor
     assert not rotation_platform.is_live(abandoned["token"])
     assert rotation_platform.is_live(held["token"]) and rotation_platform.is_live(undeclared["token"])
     assert abandoned["id"] not in result.revoked_ids
+
+
+class EnvVariableStore(TokenStore):
+    """Keeps the token in the Variable the connection names (``rotation_variable``), as an AIRFLOW_VAR_ variable."""
+
+    key = "AIRFLOW_VAR_ACEDATA_ROTATED"
+
+    def save(self, token: str) -> None:
+        os.environ[self.key] = token
+
+    def load(self) -> str | None:
+        return os.environ.get(self.key)
+
+
+def test_one_rotation_reads_the_connection_once(rotation_platform, monkeypatch):
+    connection = json.loads(rotation_platform.connection_json())
+    connection["extra"] = {"rotation_variable": "acedata_rotated", "retry_delay": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv(EnvVariableStore.key, rotation_platform.token)
+    reads = mock.MagicMock(side_effect=BaseHook.get_connection)
+    monkeypatch.setattr(BaseHook, "get_connection", reads)
+
+    result = rotation(EnvVariableStore()).run()
+
+    assert [c.args for c in reads.call_args_list] == [("acedata_default",)]
+    assert os.environ[EnvVariableStore.key] != rotation_platform.token
+    assert result.revoked_ids == [result.previous_id]
