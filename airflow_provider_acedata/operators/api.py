@@ -161,7 +161,9 @@ class CallApiOperator(BaseOperator):
             return self.destination
         text = require_text("destination", str(self.destination), max_length=4096)
         try:
-            return ObjectStoragePath(text)
+            path = ObjectStoragePath(text)
+            path.fs  # noqa: B018  # resolves the protocol's filesystem now (Airflow 3.1 defers it to first use)
+            return path
         except Exception as error:
             raise AceDataInputError(
                 f"destination {text!r} is not a folder ObjectStoragePath can write to ({type(error).__name__}: "

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from api_support import BODIES, CHAT, api_connection
 
 from airflow_provider_acedata.exceptions import (
@@ -29,6 +28,12 @@ from airflow_provider_acedata.operators import CallApiOperator, _submits
 from airflow_provider_acedata.operators._artifacts import AceDataArtifactError
 from airflow_provider_acedata.testing import FakeAceDataPlatform
 from airflow_provider_acedata.triggers import ApiTaskTrigger
+from airflow_provider_acedata.version_compat import AirflowFailException
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 FLUX = "/flux/images"
 
