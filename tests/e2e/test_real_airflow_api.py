@@ -138,8 +138,12 @@ def test_fifty_mapped_calls_deferred_at_once_share_their_task_reads(
 
     assert state == "success", real_airflow.task_states(dag_id, run_id)
     assert fake.gateway_stats().submits == {"/flux/images": count}
-    assert 2 <= len(reads) <= 5 + 2, [(r.at, len(r.body.get("ids", []))) for r in reads]  # one read per interval
-    assert all(r.body["action"] == "retrieve_batch" and len(r.body["ids"]) == count for r in reads)
+    seen = [(round(r.at - reads[0].at, 1), r.body.get("action"), len(r.body.get("ids", []))) for r in reads]
+    # One read per interval for all of them (the triggerer may start the last triggers a moment after
+    # their tasks show as deferred, so an early read may hold fewer ids), against 50 for a read per wait.
+    assert 2 <= len(reads) <= 5 + 2, seen
+    assert all(action == "retrieve_batch" for _, action, _ in seen), seen
+    assert seen[-1][2] == count and sum(ids for _, _, ids in seen) >= count * (len(reads) - 1), seen
     assert fake.gateway_stats().retrieves == 0  # never one read per task
     kwargs = real_airflow.decrypt(str(trigger_row[0]), encrypted=not str(trigger_row[0]).startswith("{"))
     assert key not in kwargs and "gateway_task_id" in kwargs and conn_id in kwargs
