@@ -69,9 +69,11 @@ lint: $(STAMP)
 package-check: $(STAMP)
 	.ci/check_wheel.sh requirements/lock.txt
 
-# The oldest supported Airflow: hook, token-store, provider-info and export-period unit tests and the wheel check.
+# The oldest supported Airflow: hook, token-store, provider-info, export-period, API operator and trigger tests
+# and the wheel check.
 test-oldest: $(OLDEST_STAMP)
-	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_get_provider_info.py tests/test_token_stores.py tests/test_periods.py
+	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_get_provider_info.py tests/test_token_stores.py \
+		tests/test_periods.py tests/operators/test_api.py tests/triggers/test_api_trigger.py tests/test_gateway.py
 	.ci/check_wheel.sh requirements/lock-oldest.txt
 
 # Chromium (Debian) and playwright-core (npm) for tests/e2e/test_connection_form.py. Without root or apt

@@ -126,6 +126,38 @@ def error_class(status: int, code: str | None = None) -> type[AceDataApiError]:
     return AceDataServerError if status >= 500 else AceDataApiError
 
 
+class AceDataTaskFailedError(AceDataError):
+    """A gateway task ended failed (or its submit was answered with a failure); nothing was resubmitted.
+
+    Keeps the gateway's error ``code`` (None when it gave none), its message (``api_message``), the task id
+    and the ``trace_id`` that support asks for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        code: str | None,
+        api_message: str,
+        task_id: str | None,
+        trace_id: str | None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.code = code
+        self.api_message = api_message
+        self.task_id = task_id
+        self.trace_id = trace_id
+
+
+class AceDataSubmitUnknownError(AceDataError):
+    """A submit got no answer (timeout, dropped connection, a killed try): it may have created a paid task.
+
+    Nothing is submitted again for this task instance until it is cleared: check the call records first.
+    """
+
+
 class AceDataExportError(AceDataError):
     """An export could not prove it wrote each record exactly once; the destination was left untouched."""
 

@@ -40,6 +40,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_acedata.operators.platform_token",
                     "airflow_provider_acedata.operators.export",
                     "airflow_provider_acedata.operators.balance",
+                    "airflow_provider_acedata.operators.api",
                 ],
             }
         ],
@@ -54,6 +55,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Ace Data Cloud",
                 "python-modules": [
                     "airflow_provider_acedata.triggers.balance",
+                    "airflow_provider_acedata.triggers.api",
                     "airflow_provider_acedata.triggers.events",
                 ],
             }

@@ -8,6 +8,7 @@ first use, so a DAG file that imports one operator does not pay for them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -26,9 +27,9 @@ try:
 except ImportError:  # Task SDKs before the SDK had its own configuration
     from airflow.configuration import conf
 try:
-    from airflow.sdk.exceptions import AirflowSensorTimeout
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 except ImportError:  # Task SDKs before the SDK had its own exceptions
-    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowFailException, AirflowSensorTimeout  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseHook, BaseSensorOperator, PokeReturnValue
@@ -42,6 +43,14 @@ _ON_FIRST_USE = {
     "PokeReturnValue": "airflow.sdk",
     "BaseHook": "airflow.sdk",
 }
+
+
+def task_state_store(context: Mapping[str, Any]) -> Any | None:
+    """The running task instance's task state store (Airflow 3.3+, ``context["task_state_store"]``), else None.
+
+    It keeps values across the tries of one task instance (AIP-103); Airflow 3.1 and 3.2 have none.
+    """
+    return context.get("task_state_store")
 
 
 def __getattr__(name: str) -> Any:
@@ -89,6 +98,7 @@ def trigger_schedule(timetable: Any) -> TriggerSchedule | None:
 
 __all__ = [
     "AIRFLOW_VERSION",
+    "AirflowFailException",
     "AirflowProviderDeprecationWarning",
     "AirflowSensorTimeout",
     "BaseEventTrigger",
@@ -103,5 +113,6 @@ __all__ = [
     "Variable",
     "conf",
     "mask_secret",
+    "task_state_store",
     "trigger_schedule",
 ]

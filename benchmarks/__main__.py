@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from benchmarks._common import Row, ServerProcess, Settings
 
-NAMES = ("imports", "calls", "rotation", "triggers", "export", "paging")
+NAMES = ("imports", "calls", "rotation", "triggers", "api_waits", "export", "paging")
 
 
 def machine() -> str:
@@ -52,13 +52,14 @@ def table(rows: Sequence[Row]) -> str:
 
 def run(settings: Settings, only: Sequence[str]) -> list[Row]:
     """Run the selected benchmarks in a fixed order (paging last: it resets the secrets masker)."""
-    from benchmarks import calls, export, imports, paging, rotation, triggers
+    from benchmarks import api_waits, calls, export, imports, paging, rotation, triggers
 
     counts = sorted({settings.page_small, settings.page_total})
     steps: dict[str, Callable[[], Row]] = {
         "imports": lambda: imports.run(settings),
         "rotation": lambda: rotation.run(settings),
         "triggers": lambda: triggers.run(settings),
+        "api_waits": lambda: api_waits.run(settings),
         "export": lambda: export.run(settings),
     }
     rows: list[Row] = []

@@ -2,10 +2,12 @@
 
 Starts a FakeAceDataPlatform, gives Airflow a throwaway home and SQLite database, and runs (with
 ``dag.test()``, in this process) the application DAG twice (create, then reuse), the Variable-based
-token-rotation DAG twice, the monitoring DAG as the scheduler runs it at midnight, and the two asset
-watchers' triggers as the triggerer would (their polls), one of whose events the hourly-export example
-exports, checking each outcome on the platform. The console shows a few lines with ids
-only; Airflow's own output goes to a log file whose path is printed. Exit status 0 means every check passed.
+token-rotation DAG twice, the monitoring DAG as the scheduler runs it at midnight, the two asset watchers'
+triggers as the triggerer would (their polls), one of whose events the hourly-export example exports, and the
+API DAG (a Flux key stored where the ``acedata_api`` connection reads it, four prompts fanned out to the
+gateway, the images copied, the run's call records exported and their Credits counted, the key rotated),
+checking each outcome on the platform. The console shows a few lines with ids only; Airflow's own output goes
+to a log file whose path is printed. Exit status 0 means every check passed.
 
 Run it from the repository root (``python -m demo``): the DAGs come from ``example_dags/``. It is a
 development script, not part of the wheel: it needs the repository's example DAGs.
@@ -40,6 +42,8 @@ MONITORING_DAG = "example_acedata_monitoring"
 CALL_RECORDS_DAG = "example_acedata_call_records_export"
 TOKEN_VARIABLE = "acedata_platform_token"
 EVENTS_CONN = "acedata_demo_events"
+API_DAG = "example_acedata_api"
+API_KEY_VARIABLE = "acedata_api_key"
 LOG_NAME = "demo-airflow.log"
 
 
@@ -99,6 +103,14 @@ def configure_airflow(home: Path, dags: Path, platform: FakeAceDataPlatform) -> 
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW_CONN_ACEDATA_DEFAULT": json.dumps(connection),
+            # The gateway connection reads its API key from the Variable the API DAG stores it in.
+            "AIRFLOW_CONN_ACEDATA_API_DEFAULT": json.dumps(
+                {
+                    "conn_type": "acedata_api",
+                    "host": platform.gateway_url,
+                    "extra": {"rotation_variable": API_KEY_VARIABLE, "retry_delay": 0},
+                }
+            ),
         }
     )
 
@@ -113,7 +125,7 @@ def load_dags(dags: Path) -> dict[str, DAG]:
     if bag.import_errors:
         errors = "; ".join(f"{path}: {error.strip().splitlines()[-1]}" for path, error in bag.import_errors.items())
         raise DemoError(f"The example DAGs do not import: {errors}")
-    wanted = (APPLICATION_DAG, ROTATION_DAG, MONITORING_DAG, CALL_RECORDS_DAG)
+    wanted = (APPLICATION_DAG, ROTATION_DAG, MONITORING_DAG, CALL_RECORDS_DAG, API_DAG)
     missing = set(wanted) - set(bag.dag_ids)
     if missing:
         raise DemoError(f"DAG(s) {sorted(missing)} not found in {dags}")
@@ -274,6 +286,71 @@ def event_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], Non
     )
 
 
+def api_run(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], None], workdir: Path) -> None:
+    """Provision a Flux key, fan four prompts out to the gateway, keep the images, count the Credits, rotate."""
+    from airflow.models.variable import Variable
+
+    folder = workdir / "api"
+    dag_run: DagRun = dag.test(run_conf={"output": f"file://{folder}", "poke_interval": 1})
+    if dag_run.state != "success":
+        raise DemoError(f"DAG {dag.dag_id} ended {dag_run.state}")
+    xcoms = run_xcoms(dag_run)
+    manifests = [
+        value for (task, key), value in xcoms.items() if task == "generate" and key.startswith("return_value[")
+    ]
+    stats = platform.gateway_stats()
+    submitted = stats.submits.get("/flux/images", 0)
+    if len(manifests) != 4 or submitted != 4 or len({m["task_id"] for m in manifests}) != 4:
+        raise DemoError(
+            f"expected 4 Flux tasks, each submitted once; got {submitted} submits, {len(manifests)} results"
+        )
+    for manifest in manifests:
+        [url] = [item["image_url"] for item in manifest["response"]["data"]]
+        [copy] = manifest["artifacts"]
+        if Path(copy.removeprefix("file://")).read_bytes() != platform.artifact_bytes(url):
+            raise DemoError(f"{copy} does not hold the bytes of {url}")
+    spend = xcoms[("report_spend", "return_value")]
+    if spend["calls"] != 4 or spend["images"] != 4:
+        raise DemoError(f"report_spend counted {spend}, expected 4 calls and 4 images")
+    old_id, new_id = xcoms[("create_api_key", "return_value")], xcoms[("rotate_api_key", "return_value")]
+    [old_key] = {record.token for record in platform.calls("POST", "^/flux/images$", plane="gateway")}
+    new_key = Variable.get(API_KEY_VARIABLE, default_var=None)
+    statuses = [
+        requests.post(
+            f"{platform.gateway_url}/flux/tasks",
+            json={"action": "retrieve", "id": manifests[0]["task_id"]},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        ).status_code
+        for key in (old_key, new_key)
+    ]
+    if statuses != [401, 200]:
+        raise DemoError(f"after the rotation the old and new keys got {statuses}, expected [401, 200]")
+    say(
+        f"API calls: 4 prompts -> 4 Flux tasks, each submitted once and awaited deferred ({stats.task_reads} task "
+        f"reads); images in file://{folder}/images"
+    )
+    say(
+        f"API calls: exported {spend['calls']} call records of the run, {spend['credits']:g} Credits spent; "
+        f"API key {old_id} -> {new_id}, the old key now gets {statuses[0]}"
+    )
+
+
+def run_xcoms(dag_run: DagRun) -> dict[tuple[str, str], Any]:
+    """The run's XComs by (task_id, key); a mapped task's by (task_id, "key[map_index]")."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.scalars(
+            select(XComModel).where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
+        ).all()
+        return {
+            (row.task_id, row.key if row.map_index < 0 else f"{row.key}[{row.map_index}]"): row.value for row in rows
+        }
+
+
 def main() -> int:
     """Run the demo; 0 when every check passed, 1 otherwise (with the reason on the console)."""
     started = time.monotonic()
@@ -298,6 +375,7 @@ def main() -> int:
                 rotation_runs(dags[ROTATION_DAG], platform, say)
                 monitoring_run(dags[MONITORING_DAG], platform, say, workdir)
                 event_runs(dags[CALL_RECORDS_DAG], platform, say, workdir)
+                api_run(dags[API_DAG], platform, say, workdir)
             except Exception as error:
                 traceback.print_exc()
                 reason = str(error) if isinstance(error, DemoError) else f"{type(error).__name__}: {error}"

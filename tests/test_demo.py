@@ -39,6 +39,10 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
         r"Events: 14 balance reads \(100, then 5 eleven times, 50, 3\) announced 2 drops below 10 Credits",
         r"Events: window \[[\d:]+, [\d:]+\) closed with 42 call records; example_acedata_call_records_export "
         r"exported them to file://(\S+\.jsonl)",
+        r"API calls: 4 prompts -> 4 Flux tasks, each submitted once and awaited deferred \(\d+ task reads\); "
+        r"images in file://\S+/images",
+        rf"API calls: exported 4 call records of the run, 2 Credits spent; API key {ID} -> {ID}, the old key now "
+        r"gets 401",
         r"All good in \d+ s\. Airflow logs: (.+demo-airflow\.log)",
     ]
     assert len(lines) == len(patterns), result.stdout

@@ -81,10 +81,16 @@ class AceDataApiHook(AceDataBaseHook):
         body = {"action": "retrieve", "id": task_id}
         return self._task_answer(await self._arequest("POST", tasks_path(service), json=body, retry=True))
 
-    async def aretrieve_batch(self, service: str, task_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """The async twin of :meth:`retrieve_batch`, for triggers."""
+    async def aretrieve_batch(
+        self, service: str, task_ids: Sequence[str], *, retry: bool = True
+    ) -> list[dict[str, Any]]:
+        """The async twin of :meth:`retrieve_batch`, for triggers.
+
+        ``retry=False`` sends the read once: a caller that paces many reads itself (the shared reader of
+        ``ApiTaskTrigger``) backs them all off together instead of letting each sleep on its own.
+        """
         body = {"action": "retrieve_batch", "ids": require_task_ids("task_ids", list(task_ids))}
-        return batch_items(await self._arequest("POST", tasks_path(service), json=body, retry=True))
+        return batch_items(await self._arequest("POST", tasks_path(service), json=body, retry=retry))
 
     @staticmethod
     def _task_answer(answer: Any) -> dict[str, Any]:

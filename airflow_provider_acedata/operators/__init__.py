@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from airflow_provider_acedata._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from airflow_provider_acedata.operators.api import CallApiOperator
     from airflow_provider_acedata.operators.application import CreateApplicationOperator
     from airflow_provider_acedata.operators.balance import ApplicationBalanceCheckOperator
     from airflow_provider_acedata.operators.credential import CreateCredentialOperator, RotateCredentialOperator
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApplicationBalanceCheckOperator",
+    "CallApiOperator",
     "CreateApplicationOperator",
     "CreateCredentialOperator",
     "DeletePlatformTokenOperator",
@@ -29,6 +31,7 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
+        "CallApiOperator": "api",
         "CreateApplicationOperator": "application",
         "ApplicationBalanceCheckOperator": "balance",
         "CreateCredentialOperator": "credential",

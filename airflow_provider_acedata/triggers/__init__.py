@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from airflow_provider_acedata._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from airflow_provider_acedata.triggers.api import ApiTaskTrigger
     from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger
     from airflow_provider_acedata.triggers.events import (
         ApplicationLowBalanceTrigger,
@@ -14,10 +15,17 @@ if TYPE_CHECKING:
         call_record_windows,
     )
 
-__all__ = ["ApplicationBalanceTrigger", "ApplicationLowBalanceTrigger", "NewCallRecordsTrigger", "call_record_windows"]
+__all__ = [
+    "ApiTaskTrigger",
+    "ApplicationBalanceTrigger",
+    "ApplicationLowBalanceTrigger",
+    "NewCallRecordsTrigger",
+    "call_record_windows",
+]
 __getattr__ = lazy_exports(
     __name__,
     {
+        "ApiTaskTrigger": "api",
         "ApplicationBalanceTrigger": "balance",
         "ApplicationLowBalanceTrigger": "events",
         "NewCallRecordsTrigger": "events",

@@ -15,6 +15,7 @@ ROWS = (
     "| 4. Token rotation |",
     "| 5. Deferred waits at triggerer scale |",
     "| 6. Export ",
+    "| 7. Deferred API waits (shared task reads) |",
 )
 
 
