@@ -50,7 +50,7 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
     assert all(matches), result.stdout
     assert matches[1].group(1) == matches[2].group(1)  # type: ignore[union-attr]
     assert matches[3].group(1) == matches[4].group(1)  # type: ignore[union-attr]
-    log = Path(matches[8].group(1))  # type: ignore[union-attr]
+    log = Path(matches[-1].group(1))  # type: ignore[union-attr]
     try:
         airflow_log = log.read_text()
         exported = Path(matches[5].group(2)).read_text().splitlines()  # type: ignore[union-attr]
