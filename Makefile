@@ -17,7 +17,7 @@ LEDGER_WHEEL := .cache/official/mcp_acedatacloud-2026.10.25.0-py3-none-any.whl
 OFFICIAL := .venv-official
 OFFICIAL_STAMP := $(OFFICIAL)/.installed
 
-.PHONY: venv demo test lint package-check test-oldest browser-deps screenshots bench lock lock-oldest clean
+.PHONY: venv demo test lint package-check test-oldest browser-deps redis-deps screenshots bench lock lock-oldest clean
 
 venv: $(STAMP)
 
@@ -44,7 +44,7 @@ demo: $(STAMP)
 # The checks before pytest do not depend on each other: two at a time, each one's output kept together.
 test: $(STAMP)
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint package-check test-oldest browser-deps \
-		$(LEDGER_WHEEL) $(OFFICIAL_STAMP)
+		redis-deps $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
 	$(BIN)/python -m pytest
 
 # The official backend route ledger for tests/contract, downloaded once with its hash pinned.
@@ -73,18 +73,30 @@ test-oldest: $(OLDEST_STAMP)
 	$(OLDEST)/bin/python -m pytest -q tests/hooks tests/test_provider_info.py tests/test_token_stores.py
 	.ci/check_wheel.sh requirements/lock-oldest.txt
 
-# Chromium (Debian) and playwright-core (npm) for tests/e2e/test_connection_form.py. Without root or apt
-# this only warns: the test then skips locally and fails under CI=true.
+# $(call apt_install,PROGRAM,PACKAGE): install the Debian PACKAGE as root when PROGRAM is missing. One
+# apt-get at a time (make -j, or another clone on the same machine, may want one too). Without root or apt
+# this only warns: the tests needing it then skip locally and fail under CI=true.
+define apt_install
+@if [ ! -x $(1) ]; then \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive flock /tmp/acedata-apt-get.lock \
+			sh -c 'apt-get update && apt-get install -y -o DPkg::Lock::Timeout=300 $(2)'; \
+	else echo "$@: $(1) is missing and this user cannot apt-get install it (Debian package $(2))"; fi; \
+fi
+endef
+
+# Chromium (Debian) and playwright-core (npm) for tests/e2e/test_connection_form.py and test_ui_path.py.
 browser-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
-		else echo "browser-deps: /usr/bin/chromium is missing and this user cannot apt-get install it"; fi; \
-	fi
+	$(call apt_install,/usr/bin/chromium,chromium)
 	@if [ ! -d $(BROWSER_DIR)/node_modules ]; then \
 		if command -v npm >/dev/null; then cd $(BROWSER_DIR) && npm ci --no-audit --no-fund; \
 		else echo "browser-deps: npm is missing, cannot install $(BROWSER_DIR)/node_modules"; fi; \
 	fi
+
+# Redis (Debian's redis-server) for the real deployment's Celery broker: tests/e2e/redis_server.py starts
+# one per test session on 127.0.0.1, in a temporary folder, and stops it.
+redis-deps:
+	$(call apt_install,/usr/bin/redis-server,redis-server)
 
 # Refresh the committed screenshot(s) in docs/ from a real Airflow UI; plain test runs write to a temp dir.
 screenshots: $(STAMP) browser-deps
