@@ -19,6 +19,7 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflo
 
 # Imported after the settings above: any of these may import Airflow, which reads them once.
 import pytest  # noqa: E402
+from e2e.component_guard import ComponentGuard  # noqa: E402
 from testdata import connection_json  # noqa: E402
 
 if TYPE_CHECKING:
@@ -26,8 +27,11 @@ if TYPE_CHECKING:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the real-Airflow tests last: their deployments live until the session ends and load the machine."""
-    items.sort(key=lambda item: "e2e" in item.path.parts)
+    """Run the ``airflow_real`` tests last: their deployment lives until the session ends and loads the machine.
+
+    tests/e2e/conftest.py marks them first (``tryfirst``), so the marker decides, not the folder.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("airflow_real") is not None)
 
 
 @pytest.fixture
@@ -109,17 +113,47 @@ class _ProviderRequestRecorder:
 
 
 _RECORDER = _ProviderRequestRecorder()
+_GUARD = ComponentGuard()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Record provider requests to the offline platform from the first test on."""
+    """Record provider requests to the offline platform from the first test on; watch for Airflow components."""
     _RECORDER.install()
+    _GUARD.start()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Bracket each test, from its setup (higher-scoped fixtures included) to its teardown, for the guard."""
+    _GUARD.begin(item.nodeid)
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail (at teardown) a test that started an Airflow component without the ``airflow_real`` marker.
+
+    Only tests with that marker may start one (they use the real_airflow fixtures, which add it): this keeps
+    a selection of ``not airflow_real`` free of Airflow components.
+    """
+    outcome = yield
+    if call.when != "teardown":
+        return
+    started = _GUARD.end(item.nodeid)
+    if started and item.get_closest_marker("airflow_real") is None:
+        report = outcome.get_result()  # type: ignore[attr-defined]
+        report.outcome = "failed"
+        report.longrepr = (
+            "this test started Airflow components but is not marked airflow_real (use the real_airflow fixture, "
+            "or mark it):\n" + "\n".join(started)
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session when any provider request did not conform to the official backend ledger."""
     from contract import ledger
 
+    _GUARD.stop()
     if not _RECORDER.records or not ledger.WHEEL.exists():
         return
     problems = _RECORDER.violations()
