@@ -17,7 +17,14 @@ LEDGER_WHEEL := .cache/official/mcp_acedatacloud-2026.10.25.0-py3-none-any.whl
 OFFICIAL := .venv-official
 OFFICIAL_STAMP := $(OFFICIAL)/.installed
 
-.PHONY: venv demo test lint package-check test-oldest browser-deps redis-deps screenshots bench lock lock-oldest clean
+# pytest-xdist workers for the tests that start no Airflow component (about half their time is waiting on
+# sockets and timeouts, so a third worker still pays on two cores).
+WORKERS ?= 3
+UNIT_PYTEST := $(BIN)/python -m pytest -m "not airflow_real" -n $(WORKERS)
+REAL_PYTEST := $(BIN)/python -m pytest -m airflow_real
+
+.PHONY: venv demo check test unit-tests real-tests lint package-check test-oldest browser-deps redis-deps \
+	screenshots bench lock lock-oldest clean
 
 venv: $(STAMP)
 
@@ -41,11 +48,24 @@ $(OLDEST_STAMP): requirements/lock-oldest.txt pyproject.toml $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m demo
 
-# The checks before pytest do not depend on each other: two at a time, each one's output kept together.
-test: $(STAMP)
-	$(MAKE) --no-print-directory -j2 --output-sync=target lint package-check test-oldest browser-deps \
-		redis-deps $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
-	$(BIN)/python -m pytest
+# The inner loop: ruff, mypy and every test that starts no Airflow component (those not marked airflow_real),
+# side by side, each one's output kept together.
+check: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests lint
+
+# The full gate (CI runs it through .ci/run): what check runs, the wheel checks, the oldest Airflow and the
+# system packages, two at a time; then the airflow_real tests, which share one real deployment, alone on
+# the machine (their timing must not depend on what else the suite runs).
+test: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests lint package-check test-oldest \
+		browser-deps redis-deps
+	$(REAL_PYTEST)
+
+unit-tests: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
+	$(UNIT_PYTEST)
+
+real-tests: $(STAMP) browser-deps redis-deps
+	$(REAL_PYTEST)
 
 # The official backend route ledger for tests/contract, downloaded once with its hash pinned.
 $(LEDGER_WHEEL): .ci/official-ledger.txt $(STAMP)
