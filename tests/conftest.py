@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return "tests/example_dags/" if module.startswith("tests/example_dags/") else module
 
     return ModuleScheduling(config, log)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secrets_masker() -> Iterator[None]:
+    """Each test starts with an empty secrets masker, as each Airflow task process does.
+
+    The masker is process-wide, and every secret added recompiles one regular expression of all of them
+    (``SecretsMasker.add_mask``): over a session of hundreds of rotations that made each token the provider
+    masks cost more than the request that brought it (about half the CPU of the rotation fault matrix). It
+    also means a test can no longer pass because an earlier test happened to mask the same value.
+    """
+    yield
+    for name in ("airflow.sdk._shared.secrets_masker.secrets_masker", "airflow._shared.secrets_masker.secrets_masker"):
+        module = sys.modules.get(name)
+        if module is not None:
+            module.reset_secrets_masker()
 
 
 @pytest.fixture
