@@ -119,7 +119,7 @@ redis-deps:
 	$(call apt_install,/usr/bin/redis-server,redis-server)
 
 # Refresh the committed screenshot(s) in docs/ from a real Airflow UI; plain test runs write to a temp dir.
-screenshots: $(STAMP) browser-deps
+screenshots: $(STAMP) browser-deps redis-deps
 	ACEDATA_SCREENSHOT_DIR=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/e2e/test_connection_form.py
 
 bench: $(STAMP)
