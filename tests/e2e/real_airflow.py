@@ -41,6 +41,8 @@ COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "trig
 CELERY_WORKER = "celery-worker"
 EXECUTORS: tuple[str, ...] = ("LocalExecutor", "CeleryExecutor")
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+#: Seconds after which a component that ignored SIGTERM gets it again (see ``_terminate``).
+RETERM_AFTER = 6.0
 _POLL = 0.5
 
 
@@ -104,12 +106,23 @@ def _terminate(leaders: list[int], grace: float, term_leader_only: frozenset[int
     last was measured at about 10 s, as the scheduler waits for lingering task processes).
     Leaders in ``term_leader_only`` get SIGTERM alone and stop their children themselves (the Celery
     worker: when its pool processes are SIGTERMed with it, its warm shutdown hung until SIGKILL).
+
+    A leader (not in ``term_leader_only``) still alive ``RETERM_AFTER`` seconds later gets SIGTERM again:
+    Airflow 3.3.2's scheduler raises SystemExit from its signal handler, and when the signal lands in a
+    garbage-collection callback Python prints "Exception ignored" and the scheduler runs on (seen in one
+    stop of three; that stop took the whole grace period, 20 s). The second signal stops it.
     """
-    deadline = time.monotonic() + grace
+    start = time.monotonic()
+    deadline = start + grace
     everything = set(leaders) | _descendants(leaders)
     for pid in leaders:
         _signal(pid, signal.SIGTERM, group=pid not in term_leader_only)
+    reterm_at = start + RETERM_AFTER
     while _alive(everything) and time.monotonic() < deadline:
+        if time.monotonic() >= reterm_at:
+            for pid in _alive(set(leaders) - term_leader_only):
+                _signal(pid, signal.SIGTERM, group=False)
+            reterm_at += RETERM_AFTER
         time.sleep(0.2)
     everything |= _descendants(leaders)
     live_groups = {stat[1] for pid in _all_pids() if (stat := _proc_stat(pid)) is not None}
