@@ -5,9 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV := $(BIN)/uv
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
-# Every Airflow process (scheduler, triggerer, CLI, dag.test, a benchmark child) imports thousands of modules:
-# with bytecode compiled once at install and written on first import, `import airflow.sdk` takes ~1.7 s
-# instead of ~7 s here. Some machines set PYTHONDONTWRITEBYTECODE=1; our processes write it anyway.
+# Our processes write bytecode even where PYTHONDONTWRITEBYTECODE=1 is set (see --compile-bytecode below).
 unexport PYTHONDONTWRITEBYTECODE
 
 # The oldest supported Airflow is pinned in requirements/oldest.in; its lock resolves as PyPI stood
@@ -21,10 +19,20 @@ LEDGER_WHEEL := .cache/official/mcp_acedatacloud-2026.10.25.0-py3-none-any.whl
 OFFICIAL := .venv-official
 OFFICIAL_STAMP := $(OFFICIAL)/.installed
 
-.PHONY: venv demo test lint package-check test-oldest browser-deps screenshots bench lock lock-oldest clean
+# pytest-xdist workers for the tests that start no Airflow component (about half their time is waiting on
+# sockets and timeouts, so a third worker still pays on two cores).
+WORKERS ?= 3
+UNIT_PYTEST := $(BIN)/python -m pytest -m "not airflow_real" -n $(WORKERS)
+REAL_PYTEST := $(BIN)/python -m pytest -m airflow_real
+
+.PHONY: venv demo check test unit-tests real-tests lint package-check test-oldest browser-deps redis-deps \
+	screenshots bench lock lock-oldest clean
 
 venv: $(STAMP)
 
+# --compile-bytecode: every process that imports Airflow (each component of the test deployment, each test
+# child process) then loads .pyc files instead of compiling Airflow's sources again, which it does on every
+# start where PYTHONDONTWRITEBYTECODE is set (as on our CI machines): about 1.6 s of CPU per process.
 $(STAMP): requirements/lock.txt requirements/uv.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/uv.txt
@@ -42,11 +50,24 @@ $(OLDEST_STAMP): requirements/lock-oldest.txt pyproject.toml $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m demo
 
-# The checks before pytest do not depend on each other: two at a time, each one's output kept together.
-test: $(STAMP)
-	$(MAKE) --no-print-directory -j2 --output-sync=target lint package-check test-oldest browser-deps \
-		$(LEDGER_WHEEL) $(OFFICIAL_STAMP)
-	$(BIN)/python -m pytest
+# The inner loop: ruff, mypy and every test that starts no Airflow component (those not marked airflow_real),
+# side by side, each one's output kept together.
+check: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests lint
+
+# The full gate (CI runs it through .ci/run): what check runs, the wheel checks, the oldest Airflow and the
+# system packages, two at a time; then the airflow_real tests, which share one real deployment, alone on
+# the machine (their timing must not depend on what else the suite runs).
+test: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests lint package-check test-oldest \
+		browser-deps redis-deps
+	$(REAL_PYTEST)
+
+unit-tests: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
+	$(UNIT_PYTEST)
+
+real-tests: $(STAMP) browser-deps redis-deps
+	$(REAL_PYTEST)
 
 # The official backend route ledger for tests/contract, downloaded once with its hash pinned.
 $(LEDGER_WHEEL): .ci/official-ledger.txt $(STAMP)
@@ -76,21 +97,33 @@ test-oldest: $(OLDEST_STAMP)
 		tests/test_periods.py tests/operators/test_api.py tests/triggers/test_api_trigger.py tests/test_gateway.py
 	.ci/check_wheel.sh requirements/lock-oldest.txt
 
-# Chromium (Debian) and playwright-core (npm) for tests/e2e/test_connection_form.py. Without root or apt
-# this only warns: the test then skips locally and fails under CI=true.
+# $(call apt_install,PROGRAM,PACKAGE): install the Debian PACKAGE as root when PROGRAM is missing. One
+# apt-get at a time (make -j, or another clone on the same machine, may want one too). Without root or apt
+# this only warns: the tests needing it then skip locally and fail under CI=true.
+define apt_install
+@if [ ! -x $(1) ]; then \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive flock /tmp/acedata-apt-get.lock \
+			sh -c 'apt-get update && apt-get install -y -o DPkg::Lock::Timeout=300 $(2)'; \
+	else echo "$@: $(1) is missing and this user cannot apt-get install it (Debian package $(2))"; fi; \
+fi
+endef
+
+# Chromium (Debian) and playwright-core (npm) for tests/e2e/test_connection_form.py and test_ui_path.py.
 browser-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
-		else echo "browser-deps: /usr/bin/chromium is missing and this user cannot apt-get install it"; fi; \
-	fi
+	$(call apt_install,/usr/bin/chromium,chromium)
 	@if [ ! -d $(BROWSER_DIR)/node_modules ]; then \
 		if command -v npm >/dev/null; then cd $(BROWSER_DIR) && npm ci --no-audit --no-fund; \
 		else echo "browser-deps: npm is missing, cannot install $(BROWSER_DIR)/node_modules"; fi; \
 	fi
 
+# Redis (Debian's redis-server) for the real deployment's Celery broker: tests/e2e/redis_server.py starts
+# one per test session on 127.0.0.1, in a temporary folder, and stops it.
+redis-deps:
+	$(call apt_install,/usr/bin/redis-server,redis-server)
+
 # Refresh the committed screenshot(s) in docs/ from a real Airflow UI; plain test runs write to a temp dir.
-screenshots: $(STAMP) browser-deps
+screenshots: $(STAMP) browser-deps redis-deps
 	ACEDATA_SCREENSHOT_DIR=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/e2e/test_connection_form.py
 
 bench: $(STAMP)

@@ -3,8 +3,10 @@
 ``dag.test()`` runs tasks in the test process: ORM writes are allowed there and task logs are not masked.
 Token rotation has to be proven under real task execution, so this harness starts the real components as
 separate processes on 127.0.0.1 (random free port, SQLite, LocalExecutor) and drives them via the REST API.
-With ``executor="CeleryExecutor"`` it also starts ``airflow celery worker``, with kombu's SQLAlchemy
-transport on a SQLite file as the broker and a SQLite result backend (no server, nothing listening).
+``executor`` is Airflow's ``[core] executor`` setting: one executor, or several separated by commas (the
+first is the default; a task picks another with ``executor="LocalExecutor"``). With CeleryExecutor it also
+starts ``airflow celery worker``, with the Redis server at ``broker_url`` as the broker (the one users
+deploy; ``redis_server.RedisServer`` starts one) and a SQLite result backend.
 
 Only the standard library, ``requests`` and ``cryptography`` (to read stored secrets as Airflow does) are
 needed; every process runs from the current interpreter (``sys.executable -m airflow``), so the venv
@@ -31,14 +33,16 @@ from urllib.parse import quote
 
 import requests
 
-__all__ = ["RealAirflow", "RealAirflowError"]
+__all__ = ["RealAirflow", "RealAirflowError", "free_port", "start_watchdog", "tail"]
 
 #: The long-running components, in start order. Each runs in its own process group.
 COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
-#: The extra component started with ``executor="CeleryExecutor"`` (``airflow celery worker``).
+#: The extra component started when CeleryExecutor is configured (``airflow celery worker``).
 CELERY_WORKER = "celery-worker"
 EXECUTORS: tuple[str, ...] = ("LocalExecutor", "CeleryExecutor")
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+#: Seconds after which a component that ignored SIGTERM gets it again (see ``_terminate``).
+RETERM_AFTER = 6.0
 _POLL = 0.5
 
 
@@ -46,7 +50,7 @@ class RealAirflowError(RuntimeError):
     """Raised when the real Airflow deployment does not behave (start failure, timeout, API error)."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """Return a TCP port that is free on 127.0.0.1 right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -102,12 +106,23 @@ def _terminate(leaders: list[int], grace: float, term_leader_only: frozenset[int
     last was measured at about 10 s, as the scheduler waits for lingering task processes).
     Leaders in ``term_leader_only`` get SIGTERM alone and stop their children themselves (the Celery
     worker: when its pool processes are SIGTERMed with it, its warm shutdown hung until SIGKILL).
+
+    A leader (not in ``term_leader_only``) still alive ``RETERM_AFTER`` seconds later gets SIGTERM again:
+    Airflow 3.3.2's scheduler raises SystemExit from its signal handler, and when the signal lands in a
+    garbage-collection callback Python prints "Exception ignored" and the scheduler runs on (seen in one
+    stop of three; that stop took the whole grace period, 20 s). The second signal stops it.
     """
-    deadline = time.monotonic() + grace
+    start = time.monotonic()
+    deadline = start + grace
     everything = set(leaders) | _descendants(leaders)
     for pid in leaders:
         _signal(pid, signal.SIGTERM, group=pid not in term_leader_only)
+    reterm_at = start + RETERM_AFTER
     while _alive(everything) and time.monotonic() < deadline:
+        if time.monotonic() >= reterm_at:
+            for pid in _alive(set(leaders) - term_leader_only):
+                _signal(pid, signal.SIGTERM, group=False)
+            reterm_at += RETERM_AFTER
         time.sleep(0.2)
     everything |= _descendants(leaders)
     live_groups = {stat[1] for pid in _all_pids() if (stat := _proc_stat(pid)) is not None}
@@ -129,6 +144,24 @@ def _watchdog_main(parent: int, leaders_arg: str) -> None:
 def _clean_base_env() -> dict[str, str]:
     """The test process environment without any Airflow setting, so the test config cannot leak in."""
     return {k: v for k, v in os.environ.items() if not k.upper().lstrip("_").startswith("AIRFLOW")}
+
+
+def start_watchdog(leaders: list[int], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a process that stops the process groups of ``leaders`` once this test process is gone.
+
+    It covers a test process that dies without calling ``stop()`` (SIGKILL, a crash); ``stop()`` ends the
+    watchdog itself. Standard library only: it runs this file with the current interpreter.
+    """
+    pids = ",".join(str(pid) for pid in leaders)
+    with log_path.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--watchdog", str(os.getpid()), pids],
+            env=_clean_base_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 class RealAirflow:
@@ -154,22 +187,30 @@ class RealAirflow:
         env: dict[str, str] | None = None,
         parallelism: int = 4,
         executor: str = "LocalExecutor",
+        broker_url: str | None = None,
     ) -> None:
-        if executor not in EXECUTORS:
-            raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
-        self.executor = executor
+        self.executors = tuple(name.strip() for name in executor.split(","))
+        if not self.executors or len(set(self.executors)) != len(self.executors):
+            raise ValueError(f"executor must name each executor once, not {executor!r}")
+        if unknown := [name for name in self.executors if name not in EXECUTORS]:
+            raise ValueError(f"executors must be among {EXECUTORS}, not {unknown}")
+        self.celery = "CeleryExecutor" in self.executors
+        if self.celery != (broker_url is not None):
+            raise ValueError("CeleryExecutor needs a broker_url (and only CeleryExecutor takes one)")
+        self.executor = self.executors[0]
+        """The default executor: tasks that name none run on it."""
         self.home = Path(home).resolve()
         self.dags_folder = Path(dags_folder).resolve()
         self.proc_logs = self.home / "proc-logs"
         self.logs_folder = self.home / "logs"
-        self.port = _free_port()
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.username = "admin"
         self.password = secrets.token_urlsafe(16)
         self.env: dict[str, str] = _clean_base_env()
         self.env.update(self._airflow_settings(parallelism))
-        if executor == "CeleryExecutor":
-            self.env.update(self._celery_settings())
+        if self.celery:
+            self.env.update(self._celery_settings(str(broker_url), parallelism))
         self.env.update(env or {})
         self.timings: dict[str, float] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -186,11 +227,11 @@ class RealAirflow:
         """Airflow config (as env vars) for a fast, local-only, isolated deployment."""
         fernet_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
         # Log-server ports are never served (--skip-serve-logs), but must not point at someone else's.
-        spare_port = str(_free_port())
+        spare_port = str(free_port())
         return {
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__EXECUTOR": self.executor,
+            "AIRFLOW__CORE__EXECUTOR": ",".join(self.executors),
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
@@ -226,20 +267,19 @@ class RealAirflow:
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
         }
 
-    def _celery_settings(self) -> dict[str, str]:
-        """Celery with a broker that ships as Python packages: kombu's SQLAlchemy transport on SQLite files.
+    def _celery_settings(self, broker_url: str, parallelism: int) -> dict[str, str]:
+        """Celery on a Redis broker (kombu's redis transport) with the results in a SQLite file under ``home``.
 
-        Nothing listens on a port: the broker and the result backend are files under ``home``, the worker
-        runs with --skip-serve-logs (its log server would bind every interface) and no remote control
-        (the SQLAlchemy transport has no fanout exchange for it anyway).
+        The worker runs as many tasks at once as the scheduler may (``parallelism``), with --skip-serve-logs
+        (its log server would bind every interface) and without remote control (nothing here uses it).
         """
         return {
-            "AIRFLOW__CELERY__BROKER_URL": f"sqla+sqlite:///{self.home / 'celery-broker.db'}",
+            "AIRFLOW__CELERY__BROKER_URL": broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+sqlite:///{self.home / 'celery-results.db'}",
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(parallelism),
             "AIRFLOW__CELERY__WORKER_ENABLE_REMOTE_CONTROL": "False",
-            # Send from the scheduler process itself (no process pool) and allow a slow, busy machine
-            # more than the default 1 s to write a message into SQLite.
+            # Send from the scheduler process itself (no process pool: fewer processes on a 2-core machine),
+            # and give a busy machine more than the default 1 s per broker operation.
             "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
             "AIRFLOW__CELERY__OPERATION_TIMEOUT": "15",
         }
@@ -247,7 +287,7 @@ class RealAirflow:
     @property
     def components(self) -> tuple[str, ...]:
         """The long-running components this deployment starts, in start order."""
-        return (*COMPONENTS, CELERY_WORKER) if self.executor == "CeleryExecutor" else COMPONENTS
+        return (*COMPONENTS, CELERY_WORKER) if self.celery else COMPONENTS
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -274,15 +314,15 @@ class RealAirflow:
                 check=False,
             )
         if done.returncode != 0:
-            raise RealAirflowError(f"airflow db migrate failed (rc={done.returncode}):\n{_tail(migrate_log)}")
+            raise RealAirflowError(f"airflow db migrate failed (rc={done.returncode}):\n{tail(migrate_log)}")
         self.timings["db_migrate"] = time.monotonic() - t0
 
         try:
             for name in self.components:
                 self._spawn(name, self._component_args(name))
-            self._start_watchdog()
+            self._watchdog = start_watchdog([p.pid for p in self._procs.values()], self.proc_logs / "watchdog.log")
             self._wait_healthy(deadline)
-            if self.executor == "CeleryExecutor":
+            if self.celery:
                 self._wait_celery_worker_ready(deadline)
         except BaseException:
             self.stop()
@@ -332,7 +372,7 @@ class RealAirflow:
                 self.timings["celery_worker_ready"] = time.monotonic() - self._t_start
                 return
             time.sleep(_POLL)
-        raise RealAirflowError(f"the Celery worker did not become ready in time:\n{_tail(log_file)}")
+        raise RealAirflowError(f"the Celery worker did not become ready in time:\n{tail(log_file)}")
 
     def celery_worker_log(self) -> str:
         """What the Celery worker printed so far (empty without CeleryExecutor)."""
@@ -342,7 +382,7 @@ class RealAirflow:
     def _check_alive(self) -> None:
         for name, proc in self._procs.items():
             if proc.poll() is not None:
-                log_tail = _tail(self.proc_logs / f"{name}.log")
+                log_tail = tail(self.proc_logs / f"{name}.log")
                 raise RealAirflowError(f"airflow {name} exited with rc={proc.returncode}:\n{log_tail}")
 
     def _wait_healthy(self, deadline: float) -> None:
@@ -387,20 +427,6 @@ class RealAirflow:
         if self._atexit_registered:
             atexit.unregister(self.stop)
             self._atexit_registered = False
-
-    def _start_watchdog(self) -> None:
-        """Start the process that cleans up if this test process dies without calling stop()."""
-        leaders = ",".join(str(p.pid) for p in self._procs.values())
-        out = (self.proc_logs / "watchdog.log").open("ab")
-        self._log_files.append(out)
-        self._watchdog = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--watchdog", str(os.getpid()), leaders],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
     def __enter__(self) -> RealAirflow:
         self.start()
@@ -634,7 +660,7 @@ class RealAirflow:
 _HEALTH_PARTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 
 
-def _tail(path: Path, lines: int = 60) -> str:
+def tail(path: Path, lines: int = 60) -> str:
     """The last ``lines`` lines of a text file (for error messages)."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

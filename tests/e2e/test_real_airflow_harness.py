@@ -1,4 +1,8 @@
-"""Prove the real-Airflow harness works: masking in task logs, XCom over REST, ORM blocked in tasks."""
+"""Prove the real-Airflow harness works: masking in task logs, XCom over REST, ORM blocked in tasks.
+
+The probe runs on each executor of the shared deployment: the default (CeleryExecutor, in the Celery worker)
+and the LocalExecutor (named by the task), so both paths a task can take are checked.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from e2e.real_airflow import RealAirflow
 
 SECRET = "SuperSecretValue123"
 DAG_ID = "acedata_e2e_harness_probe"
+#: Task id suffix per executor: none for the deployment's default (CeleryExecutor), "_local" for LocalExecutor.
+SUFFIXES = ("", "_local")
 
 PROBE_DAG = f'''
 """Harness probe DAG, written by tests/e2e/test_real_airflow_harness.py."""
@@ -20,25 +26,27 @@ from airflow.sdk import dag, task
 
 @dag(dag_id="{DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False)
 def harness_probe():
-    @task
-    def mask_and_push():
-        from airflow.sdk.log import mask_secret
+    for suffix, executor in (("", None), ("_local", "LocalExecutor")):
 
-        mask_secret("{SECRET}")
-        print("{SECRET}")
-        return {{"id": "abc"}}
+        @task(task_id="mask_and_push" + suffix, executor=executor)
+        def mask_and_push():
+            from airflow.sdk.log import mask_secret
 
-    @task
-    def orm_probe():
-        from airflow.settings import Session
+            mask_secret("{SECRET}")
+            print("{SECRET}")
+            return {{"id": "abc"}}
 
-        try:
-            Session()
-        except RuntimeError as exc:
-            return f"ORM blocked: {{exc}}"
-        return "ORM NOT BLOCKED"
+        @task(task_id="orm_probe" + suffix, executor=executor)
+        def orm_probe():
+            from airflow.settings import Session
 
-    mask_and_push() >> orm_probe()
+            try:
+                Session()
+            except RuntimeError as exc:
+                return f"ORM blocked: {{exc}}"
+            return "ORM NOT BLOCKED"
+
+        mask_and_push() >> orm_probe()
 
 
 harness_probe()
@@ -59,14 +67,22 @@ def test_real_airflow_masks_logs_passes_xcom_and_blocks_orm(real_airflow: RealAi
     states = real_airflow.task_states(DAG_ID, run_id)
     logs = real_airflow.task_logs(DAG_ID, run_id)
     assert state == "success", (states, logs[-4000:])
-    assert states == {"mask_and_push": "success", "orm_probe": "success"}
+    tasks = [f"{name}{suffix}" for suffix in SUFFIXES for name in ("mask_and_push", "orm_probe")]
+    assert states == dict.fromkeys(tasks, "success")
+
+    executors = {ti["task_id"]: ti["executor"] for ti in real_airflow.task_instances(DAG_ID, run_id)}
+    assert executors == {"mask_and_push": None, "orm_probe": None, **dict.fromkeys(tasks[2:], "LocalExecutor")}
+    worker_log = real_airflow.celery_worker_log()
+    on_celery = {ti["task_id"] for ti in real_airflow.task_instances(DAG_ID, run_id) if ti["id"] in worker_log}
+    assert on_celery == {"mask_and_push", "orm_probe"}, on_celery
 
     assert real_airflow.task_log_files(DAG_ID, run_id), "no task log files written"
     assert SECRET not in logs
     assert "***" in logs
 
     values = {(x["task_id"], x["key"]): x["value"] for x in real_airflow.xcoms(DAG_ID, run_id)}
-    assert values[("mask_and_push", "return_value")] == {"id": "abc"}
-    orm_result = values[("orm_probe", "return_value")]
-    assert orm_result.startswith("ORM blocked:"), orm_result
-    assert "Direct database access via the ORM is not allowed" in orm_result
+    for suffix in SUFFIXES:
+        assert values[(f"mask_and_push{suffix}", "return_value")] == {"id": "abc"}
+        orm_result = values[(f"orm_probe{suffix}", "return_value")]
+        assert orm_result.startswith("ORM blocked:"), orm_result
+        assert "Direct database access via the ORM is not allowed" in orm_result
