@@ -23,9 +23,10 @@ OFFICIAL_STAMP := $(OFFICIAL)/.installed
 # sockets and timeouts, so a third worker still pays on two cores).
 WORKERS ?= 3
 UNIT_PYTEST := $(BIN)/python -m pytest -m "not airflow_real" -n $(WORKERS)
+CHECK_PYTEST := $(BIN)/python -m pytest -m "not airflow_real and not whole_command" -n $(WORKERS)
 REAL_PYTEST := $(BIN)/python -m pytest -m airflow_real
 
-.PHONY: venv demo check test unit-tests real-tests lint package-check test-oldest browser-deps redis-deps \
+.PHONY: venv demo check check-tests test unit-tests real-tests lint package-check test-oldest browser-deps redis-deps \
 	screenshots bench lock lock-oldest clean
 
 venv: $(STAMP)
@@ -51,9 +52,13 @@ demo: $(STAMP)
 	$(BIN)/python -m demo
 
 # The inner loop: ruff, mypy and every test that starts no Airflow component (those not marked airflow_real),
-# side by side, each one's output kept together.
+# side by side, each one's output kept together; the end-to-end runs of make demo and make bench --smoke
+# (marked whole_command, 45 s between them) are left to make test.
 check: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target check-tests lint
+
+check-tests: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
+	$(CHECK_PYTEST)
 
 # The full gate (CI runs it through .ci/run): what check runs, the wheel checks, the oldest Airflow and the
 # system packages, two at a time; then the airflow_real tests, which share one real deployment, alone on

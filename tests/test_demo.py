@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # full ids: users copy them
 
 
+@pytest.mark.whole_command
 def test_demo_runs_end_to_end_with_a_clean_console() -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW")}
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = (
     "| 1. Import cost at DAG parse |",
@@ -19,6 +21,7 @@ ROWS = (
 )
 
 
+@pytest.mark.whole_command
 def test_smoke_mode_prints_every_row() -> None:
     """In a child process: the benchmarks reset Airflow's secrets masker, which tests here rely on."""
     done = subprocess.run(
