@@ -13,8 +13,12 @@ Placeholders in ``bash`` blocks stand for values a reader has and a test makes u
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
 import textwrap
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +127,91 @@ def substitute(code: str, values: Mapping[str, str]) -> str:
         value = values[placeholder]
         code = re.sub(rf"(?<![\w/.-]){re.escape(placeholder)}(?![\w-])", lambda _, value=value: value, code)
     return code
+
+
+SERVE = "python -m airflow_provider_acedata.testing serve"
+
+
+@dataclass
+class Served:
+    """A README ``serve`` block running as a reader runs it, and what it printed."""
+
+    process: subprocess.Popen[str]
+    printed: list[str]  # the eight lines on stdout: URL, token, export, connections add; the same for the gateway
+    hint: str  # stderr, up to "Stop with Ctrl-C."
+
+    @property
+    def url(self) -> str:
+        return self.printed[0]
+
+    @property
+    def token(self) -> str:
+        return self.printed[1]
+
+    @property
+    def connections_add(self) -> str:
+        return self.printed[3]
+
+    def command(self, name: str) -> str:
+        """The ``state`` or ``topup`` command line the hint printed, with its URL and admin token filled in."""
+        found = re.search(rf"^.*?:\s+(?P<command>{re.escape(SERVE[:-6])}\S* {name} .*)$", self.hint, re.M)
+        if found is None:
+            raise ReadmeError(f"serve printed no {name} command:\n{self.hint}")
+        return found.group("command").strip()
+
+    @property
+    def admin_token(self) -> str:
+        found = re.search(r"--token (\S+)", self.command("state"))
+        assert found is not None
+        return found.group(1)
+
+    def stop(self) -> int:
+        """SIGTERM, as Ctrl-C would; the exit status."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return int(self.process.returncode)
+
+
+def serve(block: Block, env: Mapping[str, str], timeout: float = 60) -> Served:
+    """Start a ``serve`` block in bash (its own process group) and read what it printed."""
+    code = block.code.strip()
+    if not code.startswith(SERVE) or "\n" in code:
+        raise ReadmeError(f"{block.where}: a serve block is the one serve command")
+    process = subprocess.Popen(
+        ["bash", "-c", f"exec {code}"],
+        env=dict(env),
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    served = Served(process, [], "")
+    deadline = time.monotonic() + timeout
+    try:
+        while len(served.printed) < 8 and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            served.printed.append(line.strip())
+        while "Stop with Ctrl-C." not in served.hint and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            served.hint += line
+        if len(served.printed) < 8 or "Stop with Ctrl-C." not in served.hint:
+            raise ReadmeError(f"{block.where}: serve printed {served.printed} and {served.hint!r}")
+    except BaseException:
+        served.stop()
+        raise
+    return served

@@ -18,16 +18,15 @@ import builtins
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
-from readme import LANGUAGES, README, REPO_ROOT, Block, ReadmeError, blocks, excerpt, substitute
+from readme import LANGUAGES, README, REPO_ROOT, SERVE, Block, ReadmeError, Served, blocks, excerpt, substitute
+from readme import serve as readme_serve
 
 from airflow_provider_acedata.testing import FakeAceDataPlatform
 
@@ -39,7 +38,6 @@ EXAMPLES = [block for block in ALL if block.directive and block.directive[0] == 
 RUN_BY = [block for block in ALL if block.directive and block.directive[0] == "run-by"]
 PYTHON = [block for block in ALL if block.lang == "python" and block.directive is None]
 BASH = [block for block in ALL if block.lang == "bash" and block.directive is None]
-SERVE = "python -m airflow_provider_acedata.testing serve"
 CI_COMMENT = re.compile(r"#.*\bCI runs it\b.*:\s*(?P<file>\S+)\s*$")
 BIN = Path(sys.executable).parent
 
@@ -340,26 +338,39 @@ def test_bash_blocks_run(cli_home: dict[str, str], cli_platform: FakeAceDataPlat
 def run_bash_section(section_blocks: list[Block], env: dict[str, str], platform: FakeAceDataPlatform) -> None:
     values = {"https://platform.acedata.cloud": platform.url, "platform-v1-…": platform.token}
     script: list[str] = ["set -euo pipefail"]
-    served: list[subprocess.Popen[str]] = []
+    served: list[Served] = []
     try:
         for block in section_blocks:
             code = _runnable(block.code)
             if code.startswith(SERVE):
                 assert not script[1:], f"{block.where}: a serve block must come first in its section"
-                served.append(_serve(block, code, env, values))
+                served.append(readme_serve(block, env))
+                values.update(served_values(served[-1]))
                 continue
             script.append(substitute(code, values))
         done = subprocess.run(
             ["bash", "-c", "\n".join(script)], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
         )
     finally:
-        for process in served:
-            _stop(process)
+        codes = [one.stop() for one in served]
     where = ", ".join(block.where for block in section_blocks)
     assert done.returncode == 0, f"{where} failed (rc={done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert platform.token not in done.stdout + done.stderr
-    for process in served:
-        assert process.returncode == 0, f"{where}: serve exited {process.returncode}"
+    assert codes == [0] * len(served), f"{where}: serve exited {codes}"
+
+
+def served_values(served: Served) -> dict[str, str]:
+    """The placeholders of the blocks after a serve block: its URL, admin token and an application of its account."""
+    import requests
+
+    state = requests.get(
+        f"{served.url}/_admin/state", headers={"Authorization": f"Bearer {served.admin_token}"}, timeout=10
+    )
+    return {
+        "URL": served.url,
+        "ADMIN_TOKEN": served.admin_token,
+        "APPLICATION_ID": state.json()["applications"][0]["id"],
+    }
 
 
 def _runnable(code: str) -> str:
@@ -368,48 +379,6 @@ def _runnable(code: str) -> str:
         line for line in code.splitlines() if not line.split("#", 1)[0].strip().startswith(("make ", "pip install"))
     ]
     return "\n".join(kept).strip() + "\n"
-
-
-def _serve(block: Block, code: str, env: dict[str, str], values: dict[str, str]) -> subprocess.Popen[str]:
-    """Start a ``serve`` block as a reader would in another shell; fill ``values`` from what it printed."""
-    process = subprocess.Popen(
-        ["bash", "-c", f"exec {code.strip()}"],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    printed = [process.stdout.readline().strip() for _ in range(8)]
-    hint = ""
-    deadline = time.monotonic() + 30
-    while "Stop with Ctrl-C." not in hint and time.monotonic() < deadline:
-        hint += process.stderr.readline()
-    url, token, export, add = printed[:4]
-    assert url.startswith("http://127.0.0.1:") and token.startswith("platform-"), f"{block.where}: {printed}"
-    assert export.startswith("export AIRFLOW_CONN_ACEDATA_DEFAULT=") and add.startswith("airflow connections add")
-    admin = re.search(r"--token (\S+)", hint)
-    assert admin is not None, hint
-    import requests
-
-    state = requests.get(f"{url}/_admin/state", headers={"Authorization": f"Bearer {admin.group(1)}"}, timeout=10)
-    values.update({"URL": url, "ADMIN_TOKEN": admin.group(1), "APPLICATION_ID": state.json()["applications"][0]["id"]})
-    return process
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
 
 
 def test_readme_names_the_rule() -> None:
