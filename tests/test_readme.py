@@ -386,3 +386,28 @@ def test_readme_names_the_rule() -> None:
     assert (
         "tests/test_readme.py" in text and "<!-- example: PATH#MARKER -->" in text and "<!-- run-by: TEST -->" in text
     )
+
+
+def test_the_lines_serve_prints_connect_airflow(cli_home: dict[str, str]) -> None:
+    """Step 3 of the recipe may use the `airflow connections add` line serve printed instead of the form."""
+    [block] = [block for block in BASH if block.code.startswith(SERVE)]
+    served = readme_serve(block, cli_home)
+    try:
+        script = "\n".join(
+            [
+                "set -euo pipefail",
+                "airflow connections delete acedata_default >/dev/null 2>&1 || true",
+                served.connections_add,
+                served.printed[7],  # the acedata_api_default line
+                "export AIRFLOW__CORE__TEST_CONNECTION=Enabled",
+                "airflow connections test acedata_default",
+                "airflow connections list -o json | python -c 'import json, sys; "
+                'print([c["conn_type"] for c in json.load(sys.stdin) if c["conn_id"] == "acedata_api_default"])\'',
+            ]
+        )
+        done = subprocess.run(["bash", "-c", script], env=cli_home, capture_output=True, text=True, timeout=300)
+    finally:
+        assert served.stop() == 0
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Connection success!" in done.stdout
+    assert "['acedata_api']" in done.stdout
