@@ -197,8 +197,11 @@ class AirflowConnectionTokenStore(TokenStore):
             return (
                 f"connection {self.conn_id!r} reads its token from Variable {hook.rotation_variable!r} (extra "
                 "rotation_variable), so a token stored in its password would never be used. To switch from "
-                "VariableTokenStore: 1) set the connection's password to the Variable's current value, 2) remove "
-                "the extra rotation_variable, 3) then rotate with AirflowConnectionTokenStore"
+                "VariableTokenStore: 1) set the connection's password to the Variable's current value, which "
+                f"`airflow variables get {hook.rotation_variable}` prints (the UI shows it as ***), 2) remove the "
+                "extra rotation_variable, 3) rotate with AirflowConnectionTokenStore; then delete the Variable "
+                f"(`airflow variables delete {hook.rotation_variable}`): nothing reads it any more, and it holds "
+                "the token that this rotation revokes"
             )
         return None
 

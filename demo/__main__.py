@@ -168,7 +168,7 @@ def application_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str
         verb = "created" if summary["created"] else "reused "
         say(
             f"Run {number}: {verb} application {application_id}; report_balance received it "
-            f"(remaining {report['remaining_amount']} credits)"
+            f"(remaining {report['remaining_amount']:g} Credits)"
         )
 
 

@@ -9,8 +9,8 @@
 4. ``use_api_key`` receives the credential id and reads the key from the Variable, as your own tasks
    would before calling ``api.acedata.cloud``; it logs only the key's last four characters.
 
-Every task links to the application's page in the console ("Ace Data Cloud console"). Nothing here calls
-the platform while the file is parsed.
+Each of the first three tasks links to the console's applications page ("Ace Data Cloud console"), where
+the application is and where it is topped up. Nothing here calls the platform while the file is parsed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from airflow_provider_acedata.token_stores import VariableTokenStore
 
 API_KEY_VARIABLE = "acedata_api_key_example_provisioning"
 API_KEY_NAME = "airflow-example-provisioning"
+#: Aliases of the platform's API services (the console's service pages show each one's alias).
+SERVICE_ALIASES = ["midjourney", "suno", "flux", "veo", "luma", "kling", "openai", "claude", "gemini", "serp"]
 
 # Named after the DAG: in a DAG file, __name__ is a generated "unusual_prefix_..." module name.
 log = logging.getLogger("example_acedata_provisioning")
@@ -37,7 +39,13 @@ log = logging.getLogger("example_acedata_provisioning")
     catchup=False,
     tags=["acedata", "example"],
     params={
-        "service_alias": Param("midjourney", type="string", title="Service alias"),
+        "service_alias": Param(
+            "midjourney",
+            type="string",
+            title="Service alias",
+            description="The service to subscribe to, by its alias: " + ", ".join(SERVICE_ALIASES) + ", ...",
+            examples=SERVICE_ALIASES,
+        ),
         "min_remaining_amount": Param(
             1, type="number", minimum=0, title="Minimum balance", description="Credits to wait for."
         ),

@@ -14,12 +14,16 @@ connections. Only token ids reach XCom.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from airflow.sdk import DAG, task
 
 from airflow_provider_acedata.operators import RotatePlatformTokenOperator
 from airflow_provider_acedata.token_stores import AirflowConnectionTokenStore
+
+# Named after the DAG: in a DAG file, __name__ is a generated "unusual_prefix_..." module name.
+log = logging.getLogger("example_acedata_rotation")
 
 with DAG(
     dag_id="example_acedata_rotation",
@@ -42,7 +46,7 @@ with DAG(
     @task
     def announce(new_token_id: str) -> str:
         """Downstream tasks get the new token's id, never the token."""
-        print(f"The acedata_default connection now holds platform token {new_token_id}")
+        log.info("The acedata_default connection now holds platform token %s", new_token_id)
         return new_token_id
 
     announce(rotate.output)

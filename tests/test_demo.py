@@ -34,8 +34,8 @@ def test_demo_runs_end_to_end_with_a_clean_console() -> None:
     lines = result.stdout.splitlines()
     patterns = [
         r"Offline Ace Data Cloud platform at http://127\.0\.0\.1:\d+",
-        rf"Run 1: created application ({ID}); report_balance received it \(remaining [\d.]+ credits\)",
-        rf"Run 2: reused  application ({ID}); report_balance received it \(remaining [\d.]+ credits\)",
+        rf"Run 1: created application ({ID}); report_balance received it \(remaining [\d.]+ Credits\)",
+        rf"Run 2: reused  application ({ID}); report_balance received it \(remaining [\d.]+ Credits\)",
         rf"Rotation 1: token {ID} -> ({ID}); the old token now gets 401",
         rf"Rotation 2: token ({ID}) -> {ID}; the old token now gets 401",
         r"Monitoring: balances checked; exported (\d+) call records of \[[\d-]+, [\d-]+\) to file://(\S+\.jsonl)",

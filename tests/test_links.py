@@ -56,3 +56,37 @@ def test_unsafe_host_falls_back_to_the_public_console(monkeypatch):
 
 def test_name():
     assert AceDataApplicationLink().name == "Ace Data Cloud console"
+
+
+def test_a_task_that_failed_before_it_had_an_application_asks_for_no_xcom(monkeypatch):
+    """No "XCom not found ... key='application_id'" error when create_application fails on its input."""
+    from airflow_provider_acedata.operators import CreateApplicationOperator
+
+    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json())
+    operator = CreateApplicationOperator(task_id="create_application", service_id="midjourney")
+    context = {"ti": mock.MagicMock()}
+    with pytest.raises(ValueError, match="service_alias='midjourney'"):
+        operator.execute(context)  # type: ignore[arg-type]
+
+    with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value") as get_value:
+        url = AceDataApplicationLink().get_link(operator, ti_key=TI_KEY)  # type: ignore[arg-type]
+
+    assert url == ""
+    get_value.assert_not_called()
+    context["ti"].xcom_push.assert_not_called()
+
+
+def test_a_task_that_pushed_its_application_links_without_reading_xcom(monkeypatch):
+    from airflow_provider_acedata.links import note_application
+
+    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(host="https://platform.example.test"))
+    operator = SimpleNamespace(acedata_conn_id="acedata_default")
+    context = {"ti": mock.MagicMock()}
+    note_application(operator, context, APP_ID)
+
+    with mock.patch("airflow.sdk.execution_time.xcom.XCom.get_value") as get_value:
+        url = AceDataApplicationLink().get_link(operator, ti_key=TI_KEY)  # type: ignore[arg-type]
+
+    assert url == "https://platform.example.test/console/applications"
+    get_value.assert_not_called()
+    context["ti"].xcom_push.assert_called_once_with(key="application_id", value=APP_ID)

@@ -116,3 +116,15 @@ class TestConnectionStoreSave:
         route = requests_mock.patch(REST, json=applied)
         AirflowConnectionTokenStore().save(NEW)
         assert route.call_count == 1
+
+
+def test_switching_to_the_connection_store_says_how_to_read_and_retire_the_variable(monkeypatch):
+    """The UI shows a Variable's value as ***: the message names the CLI that prints it, and what to do after."""
+    monkeypatch.setenv("AIRFLOW_CONN_ACEDATA_DEFAULT", connection_json(rotation_variable="acedata_platform_token"))
+
+    message = AirflowConnectionTokenStore().mismatch(AceDataHook())
+
+    assert message is not None
+    assert "`airflow variables get acedata_platform_token`" in message
+    assert "remove the extra rotation_variable" in message
+    assert "`airflow variables delete acedata_platform_token`" in message

@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataDuplicationError, AceDataInputError
-from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
+from airflow_provider_acedata.links import AceDataApplicationLink, forget_application, note_application
 from airflow_provider_acedata.validation import (
     APPLICATION_SCOPES,
     APPLICATION_TYPES,
@@ -106,6 +106,7 @@ class CreateApplicationOperator(BaseOperator):
         return None
 
     def execute(self, context: Context) -> str:
+        forget_application(self)
         if_exists = require_choice("if_exists", self.if_exists, IF_EXISTS)
         alias = self._service_alias()
         service_id = self.service_id
@@ -139,5 +140,5 @@ class CreateApplicationOperator(BaseOperator):
         summary = {name: application.get(name) for name in SUMMARY_KEYS}
         summary["created"] = created
         context["ti"].xcom_push(key="application", value=summary)
-        context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=str(application["id"]))
+        note_application(self, context, str(application["id"]))
         return str(application["id"])

@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataConflictError, AceDataInputError
-from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
+from airflow_provider_acedata.links import AceDataApplicationLink, forget_application, note_application
 from airflow_provider_acedata.masking import fingerprint
 from airflow_provider_acedata.operators._context import run_metadata
 from airflow_provider_acedata.validation import (
@@ -116,6 +116,7 @@ class CreateCredentialOperator(_CredentialOperator):
         from airflow_provider_acedata.rotation.credential import credential_token
         from airflow_provider_acedata.token_stores import Holding
 
+        forget_application(self)
         application_id = require_uuid("application_id", self.application_id)
         name = require_text("name", self.name)
         limited_amount = (
@@ -125,7 +126,7 @@ class CreateCredentialOperator(_CredentialOperator):
         )
         expired_at = optional_datetime("expired_at", self.expired_at)
         if_exists = require_choice("if_exists", self.if_exists, IF_EXISTS)
-        context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=application_id)
+        note_application(self, context, application_id)
 
         fields: dict[str, Any] = {"name": name, "limited_amount": limited_amount, "expired_at": expired_at}
         found = None if if_exists == "create" else self.hook.find_credential(application_id, name)
@@ -242,6 +243,7 @@ class RotateCredentialOperator(_CredentialOperator):
         from airflow_provider_acedata.rotation import CredentialRotation
         from airflow_provider_acedata.rotation.credential import STRATEGIES
 
+        forget_application(self)
         rotation = CredentialRotation(
             conn_id=self.acedata_conn_id,
             credential_id=require_uuid("credential_id", self.credential_id),
@@ -256,6 +258,6 @@ class RotateCredentialOperator(_CredentialOperator):
             result = rotation.run()
         finally:
             if rotation.application_id is not None:
-                context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=rotation.application_id)
+                note_application(self, context, rotation.application_id)
         context["ti"].xcom_push(key="revoked_credential_id", value=next(iter(result.revoked_ids), None))
         return result.new_id

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataError
-from airflow_provider_acedata.links import APPLICATION_ID_KEY, AceDataApplicationLink
+from airflow_provider_acedata.links import AceDataApplicationLink, forget_application, note_application
 from airflow_provider_acedata.validation import require_number, require_uuid
 from airflow_provider_acedata.version_compat import (
     AirflowProviderDeprecationWarning,
@@ -92,8 +92,9 @@ class ApplicationBalanceSensor(BaseSensorOperator):
             return hook.get_remaining_amount(application_id)
 
     def execute(self, context: Context) -> Any:
+        forget_application(self)
         application_id, minimum = self._settings()
-        context["ti"].xcom_push(key=APPLICATION_ID_KEY, value=application_id)
+        note_application(self, context, application_id)
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_acedata.triggers.balance import ApplicationBalanceTrigger

@@ -5,7 +5,9 @@ The CreateApplicationOperator's own behaviour (``execute`` called directly) is i
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
     from airflow.sdk import DAG
 
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 MIDJOURNEY = "d87e5e99-b797-4ade-9e73-b896896b0461"
 APPLICATION_DAG = "example_acedata_application"
 ROTATION_DAG = "example_acedata_rotation_variable"
@@ -109,7 +112,9 @@ def test_example_dags_parse_without_calling_the_platform(
     application = get_dag(bag, APPLICATION_DAG)
     assert not application.timetable.can_be_scheduled
     assert set(application.tags) == {"acedata", "example"}
-    assert application.params["service_id"] == MIDJOURNEY
+    assert application.params["service_alias"] == "midjourney"
+    assert application.params["service_id"] is None
+    assert "suno" in application.params.get_param("service_alias").schema["examples"]
 
     rotation = get_dag(bag, ROTATION_DAG)
     # Shipped unscheduled: unpausing it must not rotate at once; the docstring shows @weekly.
@@ -141,7 +146,7 @@ def test_application_dag_creates_then_reuses(
     assert (summary["type"], summary["scope"], summary["created"]) == ("Usage", "Individual", True)
     assert xcoms[("report_balance", "return_value")] == {
         "application_id": application["id"],
-        "remaining_amount": application["remaining_amount"],
+        "remaining_amount": float(application["remaining_amount"]),
     }
     assert len(platform.calls("POST", r"/applications/?$")) == 1
     assert_no_secret(xcoms, platform_secrets(platform))
@@ -157,18 +162,66 @@ def test_application_dag_creates_then_reuses(
     assert_no_secret(xcoms, platform_secrets(platform))
 
 
-def test_application_dag_rejects_a_bad_service_id_before_any_request(
+def test_application_dag_logs_the_balance_in_credits(
     example_dag_bag: tuple[DagBag, list[RequestRecord]],
     platform_conn: FakeAceDataPlatform,
-    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    run = get_dag(example_dag_bag[0], APPLICATION_DAG).test(run_conf={"service_id": "not-a-uuid"})
+    """One way to write Credits: "has 0 Credits" before a top-up, "has 100 Credits" after (not 0 vs 100.0)."""
+    dag = get_dag(example_dag_bag[0], APPLICATION_DAG)
+    first = dag.test()
+    [application] = platform_conn.applications()
+    platform_conn.set_balance(application["id"], 100.0)
+    second = dag.test()
+
+    assert (first.state, second.state) == ("success", "success")
+    assert f"Application {application['id']} has 0 Credits" in caplog.text
+    assert f"Application {application['id']} has 100 Credits" in caplog.text
+
+
+def test_application_dag_takes_a_service_id_instead_of_the_alias(
+    example_dag_bag: tuple[DagBag, list[RequestRecord]], platform_conn: FakeAceDataPlatform
+) -> None:
+    suno = platform_conn.service_id("suno")
+    run = get_dag(example_dag_bag[0], APPLICATION_DAG).test(run_conf={"service_alias": None, "service_id": suno})
+
+    assert run.state == "success", task_states(run)
+    assert [app["service_id"] for app in platform_conn.applications()] == [suno]
+
+
+@pytest.mark.parametrize("dag_id", [APPLICATION_DAG, "example_acedata_provisioning"])
+def test_every_alias_an_example_suggests_is_a_service(platform: FakeAceDataPlatform, dag_id: str) -> None:
+    """The trigger form offers SERVICE_ALIASES (Param examples) and names them in the description."""
+    from airflow_provider_acedata.hooks import AceDataHook
+
+    source = (EXAMPLE_DAGS / f"{dag_id}.py").read_text()
+    found = re.search(r"^SERVICE_ALIASES = (\[.*?\])$", source, re.M)
+    assert found is not None
+    aliases = ast.literal_eval(found.group(1))
+
+    with AceDataHook() as hook:
+        missing = [alias for alias in aliases if hook.find_service(alias) is None]
+    assert len(aliases) >= 5
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"service_alias": None, "service_id": "not-a-uuid"},
+        {"service_alias": None, "service_id": "suno"},  # an alias typed as the id
+        {"service_alias": "midjourney", "service_id": "0b3c4b7e-6d5a-4f3e-9a2b-1c8d7e6f5a41"},  # both given
+        {"service_alias": "no-such-service", "service_id": None},
+    ],
+)
+def test_application_dag_fails_on_a_bad_service_before_creating_anything(
+    example_dag_bag: tuple[DagBag, list[RequestRecord]], platform_conn: FakeAceDataPlatform, conf: dict[str, Any]
+) -> None:
+    """The messages themselves are pinned in tests/operators/test_application.py."""
+    run = get_dag(example_dag_bag[0], APPLICATION_DAG).test(run_conf=conf)
 
     assert run.state == "failed"
     assert task_states(run)["create_application"] == "failed"
-    out, err = capfd.readouterr()
-    assert "service_id must be a UUID" in out + err
-    assert "'not-a-uuid'" in out + err
     assert platform_conn.calls("POST") == []
     assert platform_conn.applications() == []
 

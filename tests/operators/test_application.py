@@ -249,11 +249,14 @@ def test_link_points_at_the_console_of_the_connection_host(platform, context):
     [link] = operator.operator_extra_links
     ti_key = SimpleNamespace(dag_id="d", task_id="create_app", run_id="r", map_index=-1, try_number=1)
 
+    elsewhere = create(service_id=MIDJOURNEY)  # the same task in another process: it reads the XCom
     with mock.patch(
         "airflow.sdk.execution_time.xcom.XCom.get_value", return_value=pushed(context)["application_id"]
     ) as get_value:
         url = link.get_link(operator, ti_key=ti_key)  # type: ignore[arg-type]
+        get_value.assert_not_called()  # the operator that ran knows what it pushed
+        url_elsewhere = link.get_link(elsewhere, ti_key=ti_key)  # type: ignore[arg-type]
 
     assert isinstance(link, AceDataApplicationLink)
     get_value.assert_called_once_with(key="application_id", ti_key=ti_key)
-    assert url == f"{platform.url}/console/applications"
+    assert url == url_elsewhere == f"{platform.url}/console/applications"

@@ -1,13 +1,16 @@
-// A new user's path in the real Airflow UI, in headless Chromium: add the acedata connection through the
-// form, trigger a DAG from its page, or read a task instance's XCom tab. Run by tests/e2e/test_ui_path.py.
+// A new user's hands in the real Airflow UI (headless Chromium), driven by tests/e2e/test_ui_path.py.
 //
-// Input (environment): STEP ("connect_and_trigger" or "read_task"), AIRFLOW_URL, AIRFLOW_USERNAME,
-// AIRFLOW_PASSWORD, CHROMIUM, SCREENSHOT_DIR; for connect_and_trigger: CONN_ID, CONN_TYPE_LABEL,
-// PLATFORM_URL, PLATFORM_TOKEN, DAG_ID; for read_task: DAG_ID, RUN_ID, TASK_ID.
-// Prints one JSON line of what it saw.
+// Logs in once, then reads one JSON command per line on stdin and answers one JSON line on stdout:
+//   {"step": "add_connection", "conn_id", "type_label", "host", "login"?, "password", "shot"}
+//   {"step": "edit_connection", "conn_id", "password"?, "rotation_variable"?, "shot"}
+//   {"step": "trigger", "dag_id", "params": {name: value}, "unpause": bool, "shot"}
+//   {"step": "read", "path", "wait_text"?, "shot"}  -> {"text", "links"}
+// Every answer is {"ok": true, ...} or {"ok": false, "error"}. Each step saves "<NN>-<shot>.png" in
+// SCREENSHOT_DIR. Input (environment): AIRFLOW_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD, CHROMIUM, SCREENSHOT_DIR.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import readline from "node:readline";
 import { chromium } from "playwright-core";
 
 const env = (name, fallback) => {
@@ -36,9 +39,13 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 context.setDefaultTimeout(30_000);
 const page = context.pages()[0] ?? (await context.newPage());
+let count = 0;
 const shot = async (name) => {
   fs.mkdirSync(shots, { recursive: true });
-  await page.screenshot({ path: path.join(shots, `${name}.png`), animations: "disabled" });
+  count += 1;
+  const file = `${String(count).padStart(2, "0")}-${name}.png`;
+  await page.screenshot({ path: path.join(shots, file), animations: "disabled" });
+  return file;
 };
 
 async function logIn() {
@@ -49,57 +56,93 @@ async function logIn() {
   await page.waitForURL((u) => !u.pathname.startsWith("/auth/"));
 }
 
-async function connectAndTrigger() {
+async function openConnections() {
   await page.getByRole("button", { name: "Admin" }).click();
   await page.getByRole("menuitem", { name: "Connections" }).click();
   await page.waitForURL((u) => u.pathname.endsWith("/connections"));
-  await page.getByRole("button", { name: "Add Connection" }).click();
-  const form = page.getByRole("dialog");
-  const typeLabel = env("CONN_TYPE_LABEL");
-  await form.getByRole("combobox", { name: "Connection Type" }).fill(typeLabel);
-  await page.getByRole("option", { name: typeLabel, exact: true }).click();
-  await form.getByLabel("Connection ID").fill(env("CONN_ID"));
-  await form.locator('input[name="host"]').fill(env("PLATFORM_URL"));
-  await form.locator('input[name="password"]').fill(env("PLATFORM_TOKEN"));
-  await shot("1-connection-form-filled");
-  await form.getByRole("button", { name: "Save" }).click();
-  await form.waitFor({ state: "hidden" });
-  await page.getByText(env("CONN_ID"), { exact: true }).first().waitFor();
-  await shot("2-connection-list");
-
-  const dagId = env("DAG_ID");
-  await page.goto(`${url}/dags/${dagId}`);
-  await page.getByRole("button", { name: "Trigger" }).first().click();
-  const trigger = page.getByRole("dialog");
-  await trigger.waitFor();
-  await shot("3-trigger-dialog");
-  await trigger.getByRole("button", { name: "Trigger" }).last().click();
-  await trigger.waitFor({ state: "hidden" });
-  await shot("4-triggered");
-  return { triggered: true };
 }
 
-async function readTask() {
-  const [dagId, runId, taskId] = [env("DAG_ID"), env("RUN_ID"), env("TASK_ID")];
-  const base = `${url}/dags/${dagId}/runs/${encodeURIComponent(runId)}/tasks/${taskId}`;
-  await page.goto(`${base}/xcom`);
-  await page.getByText("return_value").first().waitFor();
+async function addConnection(step) {
+  await openConnections();
+  await page.getByRole("button", { name: "Add Connection" }).click();
+  const form = page.getByRole("dialog");
+  await form.getByRole("combobox", { name: "Connection Type" }).fill(step.type_label);
+  await page.getByRole("option", { name: step.type_label, exact: true }).click();
+  await form.getByLabel("Connection ID").fill(step.conn_id);
+  await form.locator('input[name="host"]').fill(step.host);
+  if (step.login !== undefined) await form.locator('input[name="login"]').fill(step.login);
+  await form.locator('input[name="password"]').fill(step.password);
+  const file = await shot(step.shot);
+  await form.getByRole("button", { name: "Save" }).click();
+  await form.waitFor({ state: "hidden" });
+  await page.getByText(step.conn_id, { exact: true }).first().waitFor();
+  return { shots: [file, await shot(`${step.shot}-saved`)] };
+}
+
+async function editConnection(step) {
+  await openConnections();
+  const row = page.getByRole("row").filter({ has: page.getByText(step.conn_id, { exact: true }) });
+  await row.getByRole("button", { name: "Edit Connection" }).click();
+  const form = page.getByRole("dialog");
+  await form.locator('input[name="password"]').waitFor();
+  if (step.password !== undefined) await form.locator('input[name="password"]').fill(step.password);
+  if (step.rotation_variable !== undefined) {
+    await form.getByRole("button", { name: "Extra Fields", exact: true }).click();
+    await form.locator('input[name="element_rotation_variable"]').fill(step.rotation_variable);
+  }
+  const file = await shot(step.shot);
+  await form.getByRole("button", { name: "Save" }).click();
+  await form.waitFor({ state: "hidden" });
+  return { shots: [file] };
+}
+
+async function trigger(step) {
+  await page.goto(`${url}/dags/${step.dag_id}`);
+  await page.getByRole("button", { name: "Trigger" }).first().click();
+  const dialog = page.getByRole("dialog");
+  await dialog.waitFor();
+  for (const [name, value] of Object.entries(step.params ?? {})) {
+    const field = dialog.locator(`input[name="element_${name}"]`);
+    await field.fill(String(value));
+  }
+  const unpause = dialog.getByRole("checkbox", { name: `Unpause ${step.dag_id} on trigger` });
+  if ((await unpause.count()) > 0 && (await unpause.isChecked()) !== step.unpause) {
+    await dialog.getByText(`Unpause ${step.dag_id} on trigger`).click();
+  }
+  const file = await shot(step.shot);
+  await dialog.getByRole("button", { name: "Trigger" }).last().click();
+  await dialog.waitFor({ state: "hidden" });
+  return { shots: [file] };
+}
+
+async function read(step) {
+  await page.goto(`${url}${step.path}`);
+  if (step.wait_text) await page.getByText(step.wait_text).first().waitFor();
   await page.waitForLoadState("networkidle");
-  await shot("5-task-xcom");
+  const file = await shot(step.shot);
   const text = await page.locator("body").innerText();
   const links = await page
     .locator("a[href]")
     .evaluateAll((anchors) => anchors.map((a) => ({ text: a.textContent.trim(), href: a.href })));
-  return { text, links };
+  return { text, links, shots: [file] };
 }
+
+const STEPS = { add_connection: addConnection, edit_connection: editConnection, trigger, read };
 
 try {
   await logIn();
-  const result = env("STEP") === "read_task" ? await readTask() : await connectAndTrigger();
-  console.log(JSON.stringify(result));
-} catch (error) {
-  await shot("failure").catch(() => {});
-  throw error;
+  console.log(JSON.stringify({ ok: true, ready: true }));
+  for await (const line of readline.createInterface({ input: process.stdin })) {
+    if (!line.trim()) continue;
+    const step = JSON.parse(line);
+    try {
+      const answer = await STEPS[step.step](step);
+      console.log(JSON.stringify({ ok: true, ...answer }));
+    } catch (error) {
+      const file = await shot(`failed-${step.shot ?? step.step}`).catch(() => null);
+      console.log(JSON.stringify({ ok: false, error: String(error?.stack ?? error), shots: [file] }));
+    }
+  }
 } finally {
   await context.close();
   fs.rmSync(profile, { recursive: true, force: true });
