@@ -68,12 +68,7 @@ def get_provider_info() -> dict[str, Any]:
                 "Ace Data Cloud",
                 host=("Platform URL", DEFAULT_HOST),
                 password=("Platform Token", "platform-v1-..."),
-                rotation_variable={
-                    "label": "Rotation Variable",
-                    "description": "Name of an Airflow Variable that, when set, overrides the Platform "
-                    "Token (used with VariableTokenStore rotation). Replaces the deprecated token_variable.",
-                    "schema": {"type": ["string", "null"]},
-                },
+                rotation_variable=rotation_variable("Platform Token", "Replaces the deprecated token_variable."),
             ),
             connection_type(
                 "acedata_api",
@@ -81,6 +76,17 @@ def get_provider_info() -> dict[str, Any]:
                 "Ace Data Cloud API",
                 host=("API URL", DEFAULT_API_HOST),
                 password=("API Key", "an API key (a credential's token)"),
+                rotation_variable=rotation_variable("API Key"),
             ),
         ],
+    }
+
+
+def rotation_variable(secret: str, note: str = "") -> dict[str, Any]:
+    """The form field of the extra ``rotation_variable``: where a ``VariableTokenStore`` keeps the secret."""
+    return {
+        "label": "Rotation Variable",
+        "description": f"Name of an Airflow Variable that, when set, overrides the {secret} (a VariableTokenStore "
+        f"writes it: CreateCredentialOperator, the rotations). {note}".strip(),
+        "schema": {"type": ["string", "null"]},
     }

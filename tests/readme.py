@@ -152,6 +152,14 @@ class Served:
     def connections_add(self) -> str:
         return self.printed[3]
 
+    @property
+    def gateway_url(self) -> str:
+        return self.printed[4]
+
+    @property
+    def api_key(self) -> str:
+        return self.printed[5]
+
     def command(self, name: str) -> str:
         """The ``state`` or ``topup`` command line the hint printed, with its URL and admin token filled in."""
         found = re.search(rf"^.*?:\s+(?P<command>{re.escape(SERVE[:-6])}\S* {name} .*)$", self.hint, re.M)

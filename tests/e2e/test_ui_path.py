@@ -1,4 +1,4 @@
-"""The README's "Try it in the Airflow UI", steps 2 to 8, as written: by clicking, in headless Chromium.
+"""The README's "Try it in the Airflow UI", steps 2 to 9, as written: by clicking, in headless Chromium.
 
 The README's blocks for these steps (``<!-- run-by: tests/e2e/test_ui_path.py -->``) are read from README.md and
 run as a reader runs them: ``serve`` in a shell of its own, the REST connection test with curl, ``airflow
@@ -42,6 +42,9 @@ ROTATION_VARIABLE = "example_acedata_rotation_variable"
 ROTATION = "example_acedata_rotation"
 TOKEN_VARIABLE = "acedata_platform_token"
 API_KEY_VARIABLE = "acedata_api_key_example_provisioning"
+API = "example_acedata_api"
+API_CONNECTION = "acedata_api_default"
+API_CONNECTION_VARIABLE = "acedata_api_key"
 
 pytestmark = pytest.mark.airflow_real
 
@@ -127,15 +130,15 @@ def test_the_readme_recipe_by_clicking(
 ) -> None:
     shots = tmp_path / "screenshots"
     af = real_airflow
-    for conn_id in ("acedata_default", "airflow_api"):
+    for conn_id in ("acedata_default", "airflow_api", API_CONNECTION):
         af.api("DELETE", f"/api/v2/connections/{conn_id}")
-    for key in (TOKEN_VARIABLE, API_KEY_VARIABLE):
+    for key in (TOKEN_VARIABLE, API_KEY_VARIABLE, API_CONNECTION_VARIABLE):
         af.api("DELETE", f"/api/v2/variables/{key}")
-    for dag_id in (APPLICATION, PROVISIONING, MONITORING, ROTATION_VARIABLE, ROTATION):
+    for dag_id in (APPLICATION, PROVISIONING, MONITORING, ROTATION_VARIABLE, ROTATION, API):
         af.wait_for_dag(dag_id)
     env = shell_env(af)
     served = serve(block_run_by(__file__, SERVE), env)  # step 2
-    secrets = [served.token, served.admin_token]
+    secrets = [served.token, served.admin_token, served.api_key]
     browser = Browser(node, af, shots)
     try:
         connect(browser, af, served)  # step 3
@@ -144,11 +147,13 @@ def test_the_readme_recipe_by_clicking(
         export_a_day(browser, af, served, tmp_path / "usage")  # step 6
         secrets.append(rotate_into_the_variable(browser, af, served, env))  # step 7
         secrets.append(rotate_into_the_connection(browser, af, served, env))  # step 8
-        visible = browser.read("/variables", "9-variables", wait_text=API_KEY_VARIABLE)
+        secrets += call_the_apis(browser, af, served, tmp_path / "api")  # step 9
+        visible = browser.read("/variables", "end-variables", wait_text=API_KEY_VARIABLE)
     finally:
         browser.close()
         assert served.stop() == 0
-        af.api("PATCH", f"/api/v2/dags/{MONITORING}", json={"is_paused": True})
+        for dag_id in (MONITORING, API):
+            af.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": True})
 
     assert application_id in " ".join(browser.texts)
     assert TOKEN_VARIABLE not in visible  # deleted in step 8
@@ -233,13 +238,15 @@ def export_a_day(browser: Browser, af: RealAirflow, served: Served, folder: Path
     assert written in page and xcom(af, MONITORING, run_id, "export_usage", "records") == expected > 0
     assert len(Path(written.removeprefix("file://")).read_text().splitlines()) == expected
 
-    # Unpausing (the dialog's default) also runs the DAG on its @daily schedule, for today's midnight. Pinned:
-    # on this version that run fails, its data interval being empty (README step 6 says so); the monitoring
-    # issue ("Monitoring that reacts") makes it export the day before, and then this and step 6 change.
+    # Unpausing (the dialog's default) also runs the DAG on its @daily schedule, for today's midnight: it
+    # exports the day that just ended, yesterday, into the default export folder, named after that day.
     scheduled = wait_for_new_run(af, MONITORING, before | {run_id}, run_type="scheduled")
-    assert af.wait_for_run(MONITORING, scheduled) == "failed"
-    assert "must be after start" in af.task_logs(MONITORING, scheduled)
-    browser.read(run_path(MONITORING, scheduled), "6-scheduled-run", wait_text="Failed")
+    assert af.wait_for_run(MONITORING, scheduled) == "success", af.task_logs(MONITORING, scheduled)[-4000:]
+    browser.read(run_path(MONITORING, scheduled), "6-scheduled-run", wait_text="Success")
+    by_schedule = xcom(af, MONITORING, scheduled, "export_usage")
+    assert Path(written).name == Path(by_schedule).name == f"usage-{start:%Y-%m-%d}.jsonl"
+    assert xcom(af, MONITORING, scheduled, "export_usage", "records") == expected
+    Path(by_schedule.removeprefix("file://")).unlink()
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -285,6 +292,37 @@ def rotate_into_the_connection(browser: Browser, af: RealAirflow, served: Served
     return stored
 
 
+def call_the_apis(browser: Browser, af: RealAirflow, served: Served, folder: Path) -> list[str]:
+    """Step 9: the acedata_api connection through its form, then the API example: deferred calls, images, Credits."""
+    browser(
+        "add_connection",
+        conn_id=API_CONNECTION,
+        type_label="Ace Data Cloud API",
+        host=served.gateway_url,
+        password=served.api_key,
+        shot="9-api-connection",
+    )
+    browser(
+        "edit_connection",
+        conn_id=API_CONNECTION,
+        rotation_variable=API_CONNECTION_VARIABLE,
+        shot="9-api-rotation-variable",
+    )
+    run_id = trigger(browser, af, API, {"output": f"file://{folder}", "poke_interval": 2}, "9-api-trigger")
+    wait_for_task_state(af, API, run_id, "generate", "deferred", mapped=True)
+    assert af.wait_for_run(API, run_id, timeout=240) == "success", af.task_logs(API, run_id)[-4000:]
+    run = run_path(API, run_id)
+    assert "Success" in browser.read(run, "9-api-run", wait_text="Success")
+    log = browser.read(f"{run}/tasks/report_spend", "9-report-spend-log", wait_text="Credits")
+    assert "4 calls took 2 Credits and made 4 images" in log
+    images = sorted((folder / "images").rglob("*.*"))
+    assert len(images) == 4 and all(image.stat().st_size > 0 for image in images), images
+    stored = af.stored_row("SELECT val, is_encrypted FROM variable WHERE key = ?", API_CONNECTION_VARIABLE)
+    assert stored is not None
+    shutil.rmtree(folder, ignore_errors=True)
+    return [str(af.decrypt(stored[0], bool(stored[1])))]
+
+
 # -- helpers -----------------------------------------------------------------------------------------------
 
 
@@ -306,15 +344,19 @@ def wait_for_new_run(af: RealAirflow, dag_id: str, before: set[str], run_type: s
 
 
 def wait_for_task_state(
-    af: RealAirflow, dag_id: str, run_id: str, task_id: str, state: str, timeout: float = 120
+    af: RealAirflow, dag_id: str, run_id: str, task_id: str, state: str, timeout: float = 120, *, mapped: bool = False
 ) -> None:
+    """Wait until the task (with ``mapped``: any of its mapped instances) is in ``state``."""
     deadline = time.monotonic() + timeout
-    seen = None
+    seen: list[str | None] = []
     while time.monotonic() < deadline:
-        seen = af.task_states(dag_id, run_id).get(task_id)
-        if seen == state:
+        states = af.task_states(dag_id, run_id)
+        found = [v for k, v in states.items() if k.startswith(f"{task_id}[")] if mapped else [states.get(task_id)]
+        if state in found:
             return
-        assert seen not in ("success", "failed", "upstream_failed"), af.task_logs(dag_id, run_id)[-4000:]
+        seen = found
+        ended = found and all(v in ("success", "failed", "upstream_failed") for v in found)
+        assert not ended, af.task_logs(dag_id, run_id)[-4000:]
         time.sleep(0.5)
     raise AssertionError(f"{dag_id}.{task_id} never {state} (last {seen})")
 

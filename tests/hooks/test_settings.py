@@ -53,5 +53,5 @@ def test_both_forms_offer_exactly_the_table_with_its_defaults_and_minimums():
             assert schema["minimum"] == setting.minimum
             assert ConnectionSettings.read({setting.name: setting.minimum}, {}, WHERE)
     assert "max_retry_wait" in forms["acedata"]
-    assert "rotation_variable" in forms["acedata"]
-    assert "rotation_variable" not in forms["acedata_api"]
+    assert forms["acedata"]["rotation_variable"]["label"] == forms["acedata_api"]["rotation_variable"]["label"]
+    assert "overrides the API Key" in forms["acedata_api"]["rotation_variable"]["description"]
