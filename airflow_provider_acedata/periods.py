@@ -14,7 +14,7 @@ gives its runs, so a DAG exports each period once whichever setting it runs unde
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from airflow_provider_acedata.exceptions import AceDataInputError
@@ -69,10 +69,10 @@ def previous_period(context: Mapping[str, Any]) -> tuple[datetime, datetime]:
 
 def cron_period(schedule: TriggerSchedule, moment: datetime) -> tuple[datetime, datetime]:
     """``[previous fire, last fire)``: the last fire time at or before ``moment`` and the one before it (UTC)."""
-    zone = schedule.timezone or timezone.utc
+    zone = schedule.timezone or UTC
     end = max(_previous_fire(expression, zone, moment, inclusive=True) for expression in schedule.crons)
     start = max(_previous_fire(expression, zone, end, inclusive=False) for expression in schedule.crons)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _previous_fire(expression: str, zone: tzinfo, moment: datetime, *, inclusive: bool) -> datetime:
@@ -123,4 +123,4 @@ def _instant(value: object) -> datetime | None:
 def _aware(value: object) -> datetime | None:
     if not isinstance(value, datetime):
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

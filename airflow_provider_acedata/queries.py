@@ -24,7 +24,9 @@ from airflow_provider_acedata.validation import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Required, Unpack
+    from typing import Required
+
+    from typing_extensions import Unpack
 
 USAGE_PATH = "/usage/apis/"
 ORDERS_PATH = "/orders/"

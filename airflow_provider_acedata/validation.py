@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Collection
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow_provider_acedata.exceptions import AceDataInputError
 
@@ -88,7 +88,7 @@ def optional_datetime(field: str, value: object) -> str | None:
     if moment is None:
         raise AceDataInputError(f"{field} must be an ISO-8601 timestamp such as '2030-01-31T00:00:00Z', got {value!r}")
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.isoformat()
 
 
@@ -121,7 +121,7 @@ def require_interval(
 
 def platform_time(moment: datetime) -> str:
     """A timestamp as the platform renders and parses it: UTC, microseconds, ``Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def optional_uuids(field: str, value: object) -> list[str] | None:

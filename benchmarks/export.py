@@ -24,7 +24,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -34,7 +34,7 @@ import requests
 from benchmarks._common import Row, Settings, conn_env, environ, interleave, times
 
 PAGE_SIZE = 100
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, tzinfo=UTC)
 END = START + timedelta(days=1)
 FLAT_BYTES = 512 * 1024
 LATENCY = 0.05

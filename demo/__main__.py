@@ -25,6 +25,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -199,9 +200,9 @@ def rotation_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], 
 
 def monitoring_run(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], None], workdir: Path) -> None:
     """Seed three days of call records; the monitoring DAG's run for midnight (no conf) exports yesterday's."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     application_id = platform.applications()[0]["id"]
     seeded = platform.add_usage(application_id, count=3000, start=today - timedelta(days=3), end=today)
     folder = workdir / "usage"
@@ -224,7 +225,7 @@ def event_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], Non
     """The asset watchers' triggers, polled as the triggerer polls them; one window exported by its DAG."""
     import asyncio
     from collections.abc import AsyncGenerator
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from airflow.models.variable import Variable
 
@@ -258,8 +259,8 @@ def event_runs(dag: DAG, platform: FakeAceDataPlatform, say: Callable[[str], Non
 
     window = 2
     start = (int(time.time()) // window + 1) * window  # the next window: it closes in at most 4 s
-    begin = datetime.fromtimestamp(start, timezone.utc)
-    platform.add_usage(application_id, count=42, start=begin, end=datetime.fromtimestamp(start + window, timezone.utc))
+    begin = datetime.fromtimestamp(start, UTC)
+    platform.add_usage(application_id, count=42, start=begin, end=datetime.fromtimestamp(start + window, UTC))
     records = NewCallRecordsTrigger(window=window, settle=0.5, poke_interval=0.25, acedata_conn_id=EVENTS_CONN)
 
     async def first_window() -> dict[str, Any]:

@@ -23,7 +23,7 @@ on the platform, so manual triggers or a second DAG cannot interleave with it ei
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
@@ -38,7 +38,7 @@ log = logging.getLogger("example_acedata_rotation_variable")
 
 @dag(
     schedule=None,  # rotate weekly with schedule="@weekly"; see the docstring
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     tags=["acedata", "example"],

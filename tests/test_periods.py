@@ -8,7 +8,7 @@ logical date leaves out.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ from airflow.timetables.trigger import MultipleCronTriggerTimetable
 from airflow_provider_acedata.exceptions import AceDataInputError
 from airflow_provider_acedata.periods import export_interval
 
-UTC = timezone.utc
+UTC = UTC
 MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, 10, 5, 33, 250000, tzinfo=UTC)
 

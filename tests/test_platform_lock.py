@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -138,7 +138,7 @@ def test_create_marked_with_nothing_created_says_nothing_was_revoked(platform):
 
 
 def test_abandoned_locks_are_lock_tagged_tokens_past_their_declared_ttl():
-    now = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
 
     def token(token_id: str, age: float, ttl: object, tag: str = TAG) -> dict:
         created = (now - timedelta(seconds=age)).isoformat()

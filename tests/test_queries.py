@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from airflow_provider_acedata.exceptions import AceDataInputError
 from airflow_provider_acedata.queries import order_query, usage_query
 
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, tzinfo=UTC)
 END = START + timedelta(days=1)
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
 

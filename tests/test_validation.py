@@ -5,7 +5,7 @@ Callers' tests (hooks, operators) check that each field is validated before any 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -27,7 +27,7 @@ from airflow_provider_acedata.validation import (
 )
 
 UUID = "d87e5e99-b797-4ade-9e73-b896896b0461"
-UTC = timezone.utc
+UTC = UTC
 
 
 class TestUuid:

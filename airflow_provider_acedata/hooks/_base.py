@@ -21,9 +21,11 @@ from airflow_provider_acedata.hooks._token import TokenSource
 from airflow_provider_acedata.version_compat import AIRFLOW_VERSION, BaseHook
 
 if TYPE_CHECKING:
+    from typing import Self
+
     import requests
     from airflow.sdk import Connection
-    from typing_extensions import Self, Unpack
+    from typing_extensions import Unpack
 
 
 class HookSettings(TypedDict, total=False):

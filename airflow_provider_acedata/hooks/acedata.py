@@ -27,7 +27,9 @@ from airflow_provider_acedata.validation import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Self, Unpack
+    from typing import Self
+
+    from typing_extensions import Unpack
 
     from airflow_provider_acedata.hooks._base import HookSettings
     from airflow_provider_acedata.queries import OrderFilters, UsageFilters

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -167,7 +167,7 @@ class _ExportOperator(BaseOperator):
         missing = {key: None for key in ("data_interval_start", "data_interval_end", "logical_date")}
         interval_context = cast("Context", {**missing, **context})
         super()._do_render_template_fields(parent, ["start", "end"], interval_context, jinja_env, seen_oids)
-        self.start, self.end = export_interval(self.start, self.end, context, now=datetime.now(timezone.utc))
+        self.start, self.end = export_interval(self.start, self.end, context, now=datetime.now(UTC))
         extended = cast("Context", {**context, "export_start": self.start, "export_end": self.end})
         rest = [name for name in fields if name not in ("start", "end")]
         super()._do_render_template_fields(parent, rest, extended, jinja_env, seen_oids)
@@ -181,7 +181,7 @@ class _ExportOperator(BaseOperator):
             raise AceDataInputError(
                 f"parallelism must be a whole number from 1 to {MAX_PARALLELISM}, got {parallelism!r}"
             )
-        start, end = export_interval(self.start, self.end, context, now=datetime.now(timezone.utc))
+        start, end = export_interval(self.start, self.end, context, now=datetime.now(UTC))
         query = self.query(start, end)
         final = ObjectStoragePath(require_text("destination", str(self.destination), max_length=4096))
         written = self.write(final, file_format, query.split(parallelism))

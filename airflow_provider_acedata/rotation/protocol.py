@@ -13,7 +13,7 @@ from airflow_provider_acedata.rotation.report import RotationError, RotationResu
 from airflow_provider_acedata.token_stores import Holding
 
 if TYPE_CHECKING:
-    from typing_extensions import Required
+    from typing import Required
 
     from airflow_provider_acedata.token_stores import TokenStore
 

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from types import FrameType
 from typing import Any
 
@@ -84,7 +84,7 @@ def seed_monitoring(
 
     Returns the seeded interval ``[start, end)``; deterministic for the same day, count and application.
     """
-    end = datetime.combine(platform.clock.now().date(), time(0), timezone.utc)
+    end = datetime.combine(platform.clock.now().date(), time(0), UTC)
     start = end - timedelta(days=days)
     if count:
         platform.add_usage(application_id, count=count, start=start, end=end)

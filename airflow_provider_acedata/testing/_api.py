@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from airflow_provider_acedata.testing import _query as q
@@ -527,7 +527,7 @@ def _datetime(data: dict[str, Any], name: str, errors: Errors) -> str | None:
         ]
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return format_time(moment)
 
 

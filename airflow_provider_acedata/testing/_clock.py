@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class ScriptedClock:
@@ -41,7 +41,7 @@ class ScriptedClock:
 
     def now(self) -> datetime:
         """This clock as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.time(), timezone.utc)
+        return datetime.fromtimestamp(self.time(), UTC)
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds`` (frozen or not) and wake everything waiting on it."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from airflow_provider_acedata.testing._http import Response, permission_denied, validation_error
@@ -181,5 +181,5 @@ def moment(query: Query, name: str) -> str | None:
     except ValueError:
         raise validation_error({name: ["Enter a valid date/time."]}) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return format_time(parsed)

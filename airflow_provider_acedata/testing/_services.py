@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 Body = dict[str, Any]
@@ -89,11 +89,11 @@ def _failed_first(*checks: str | None) -> str | None:
 
 
 def _stamp(epoch: float, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime(pattern)
+    return datetime.fromtimestamp(epoch, UTC).strftime(pattern)
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _accepted(submission: Submission) -> Body:

@@ -7,7 +7,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from airflow_provider_acedata.testing._clock import ScriptedClock
@@ -36,7 +36,7 @@ def new_platform_token() -> str:
 
 def format_time(moment: datetime) -> str:
     """ISO-8601 in UTC with microseconds and a ``Z``, as DRF renders it."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _service(

@@ -30,7 +30,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_acedata.exceptions import AceDataInputError
@@ -48,7 +48,7 @@ MAX_CATCH_UP = 168
 
 def utc_iso(moment: float) -> str:
     """Unix seconds as an ISO-8601 UTC string with ``Z`` (microseconds only when there are any)."""
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")
 
 
 class _PollingEventTrigger(BaseEventTrigger):
@@ -297,8 +297,8 @@ class NewCallRecordsTrigger(_PollingEventTrigger):
         while self.due(number) <= now:
             start, end = number * self.window, (number + 1) * self.window
             query = usage_query(
-                created_at_from=datetime.fromtimestamp(start, timezone.utc),
-                created_at_to=datetime.fromtimestamp(end, timezone.utc),
+                created_at_from=datetime.fromtimestamp(start, UTC),
+                created_at_to=datetime.fromtimestamp(end, UTC),
                 application_id=self.application_id,
             )
             count = await hook.acount_records(query)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -114,7 +114,7 @@ def test_scheduled_runs_export_the_previous_day_exactly_once(
 ) -> None:
     conn_id = "acedata_e2e_scheduled"
     real_airflow.create_connection(conn_id, "acedata", host=platform.url, password=platform.token)
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     yesterday = today - timedelta(days=1)
     app = application(platform, 100)
     platform.add_usage(app, count=30, start=yesterday - timedelta(days=1), end=yesterday)
@@ -295,7 +295,7 @@ def test_a_call_records_watcher_starts_one_run_per_window_each_exported_once(
         first = (int(time.time()) // window + 1) * window
         seeded = {}
         for number, (start, count) in enumerate(((first, 17), (first + window, 29))):
-            begin = datetime.fromtimestamp(start, timezone.utc)
+            begin = datetime.fromtimestamp(start, UTC)
             records = platform.add_usage(
                 app, count=count, start=begin, end=begin + timedelta(seconds=window), seed=number
             )

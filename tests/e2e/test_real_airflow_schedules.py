@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ def unpause_and_wait(af: RealAirflow, dag_id: str, source: str) -> dict[str, Any
         assert len(scheduled_runs(af, dag_id)) == 1, "catchup=False: one rotation, for the latest week only"
     finally:
         af.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": True})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # @weekly is "0 0 * * 0": Sundays at 00:00 UTC. The run is for the latest one.
     sunday = (now - timedelta(days=(now.weekday() + 1) % 7)).replace(hour=0, minute=0, second=0, microsecond=0)
     assert datetime.fromisoformat(run["logical_date"]) == sunday, run

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -225,7 +225,7 @@ def provision(browser: Browser, af: RealAirflow, served: Served, env: dict[str, 
 
 def export_a_day(browser: Browser, af: RealAirflow, served: Served, folder: Path) -> None:
     """Step 6: yesterday's call records, as many as serve seeded on that day; the scheduled run unpausing adds."""
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start, end = today - timedelta(days=1), today
     params = {"start": f"{start:%Y-%m-%d}T00:00:00Z", "end": f"{end:%Y-%m-%d}T00:00:00Z", "export_dir": str(folder)}
     before = {run["dag_run_id"] for run in af.dag_runs(MONITORING)}

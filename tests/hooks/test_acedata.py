@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
@@ -26,7 +26,7 @@ CRED_ID = "5c0ab2a4-7a86-4f6c-bb1e-0b2b6c1f9d10"
 API_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
 START = "2026-03-01T00:00:00Z"
-END = datetime(2026, 3, 2, tzinfo=timezone.utc)
+END = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 class TestIdentity:

@@ -5,7 +5,7 @@ That operators pass it on is tested with them (e.g. the rotated token's metadata
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import DAG
 
@@ -14,7 +14,7 @@ from airflow_provider_acedata.version_compat import BaseOperator
 
 
 def task_in_dag() -> BaseOperator:
-    with DAG("acedata_rotation", schedule=None, start_date=datetime(2030, 1, 1, tzinfo=timezone.utc)):
+    with DAG("acedata_rotation", schedule=None, start_date=datetime(2030, 1, 1, tzinfo=UTC)):
         return BaseOperator(task_id="rotate_token")
 
 

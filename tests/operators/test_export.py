@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
 
@@ -19,7 +19,7 @@ from airflow_provider_acedata.operators import (
     ExportUsageOperator,
 )
 
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, tzinfo=UTC)
 END = START + timedelta(days=1)
 TICK = timedelta(microseconds=1)
 
@@ -109,7 +109,7 @@ def test_a_page_failing_mid_export_leaves_the_final_file_untouched(platform, int
     ("kwargs", "field"),
     [
         ({"start": END, "end": START}, "end"),
-        ({"end": datetime.now(timezone.utc) + timedelta(hours=1)}, "future"),
+        ({"end": datetime.now(UTC) + timedelta(hours=1)}, "future"),
         ({"application_id": "not-a-uuid"}, "application_id"),
         ({"format": "parquet"}, "format"),
         ({"start": "yesterday"}, "start"),
@@ -262,8 +262,8 @@ def test_destination_names_the_period_a_scheduled_run_with_an_empty_interval_exp
 
     from airflow.sdk import DAG
 
-    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    with DAG("daily_export", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)) as dag:
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    with DAG("daily_export", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=UTC)) as dag:
         operator = ExportUsageOperator(
             task_id="export_usage", destination=f"file://{tmp_path}/usage-{{{{ export_start | ds }}}}.jsonl"
         )
@@ -304,9 +304,9 @@ def test_a_run_without_data_interval_keys_renders_the_defaults_as_unset(platform
 
     from airflow.sdk import DAG
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    with DAG("manual_export", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)) as dag:
+    with DAG("manual_export", schedule="@daily", start_date=datetime(2026, 1, 1, tzinfo=UTC)) as dag:
         operator = ExportUsageOperator(
             task_id="export_usage", destination=f"file://{tmp_path}/{{{{ export_start | ds }}}}.jsonl"
         )

@@ -12,14 +12,14 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("airflow.providers.openlineage", reason="the openlineage provider (test extra) is missing")
 
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def datasets(event: dict, kind: str) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,7 @@ def test_seed_monitoring_fills_the_whole_days_before_today(platform):
 
     start, end = seed_monitoring(platform, key["application_id"], count=12, days=3)
 
-    assert end == datetime.combine(platform.clock.now().date(), dt_time(0), timezone.utc)
+    assert end == datetime.combine(platform.clock.now().date(), dt_time(0), UTC)
     assert end - start == timedelta(days=3)
     records = platform.call_records()
     assert len(records) == 12
@@ -216,7 +216,7 @@ def test_serve_prints_the_gateway_an_api_key_and_seeds_monitoring(capsys):
         assert submitted.status_code == 200 and submitted.json()["task_id"]
 
         headers = {"Authorization": f"Bearer {token}"}
-        since = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
         query = {"user_id": "me", "created_at_from": since, "status_code": 200}
         usage = requests.get(f"{url}/api/v1/usage/apis/", params=query, headers=headers, timeout=5).json()
         orders = requests.get(f"{url}/api/v1/orders/", params={"user_id": "me"}, headers=headers, timeout=5).json()

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -654,4 +654,4 @@ def test_the_clock_moves_every_stamp(fake: FakeAceDataPlatform) -> None:
 
     created = datetime.fromisoformat(credential["created_at"].replace("Z", "+00:00"))
     assert created - before >= timedelta(seconds=3600)
-    assert created.tzinfo == timezone.utc
+    assert created.tzinfo == UTC

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -13,7 +13,7 @@ from airflow_provider_acedata.testing import FakeAceDataPlatform
 from airflow_provider_acedata.testing import _query as q
 from airflow_provider_acedata.testing._http import ApiError
 
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def rejected(call, *args, **kwargs) -> dict:

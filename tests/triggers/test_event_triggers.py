@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,7 +29,7 @@ BASE = 1_700_000_000 - 1_700_000_000 % WINDOW  # a window boundary in the past (
 
 
 def at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(BASE + seconds, timezone.utc)
+    return datetime.fromtimestamp(BASE + seconds, UTC)
 
 
 def iso(seconds: float) -> str:
