@@ -71,7 +71,7 @@ test: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
 unit-tests: $(STAMP) $(LEDGER_WHEEL) $(OFFICIAL_STAMP)
 	$(UNIT_PYTEST)
 
-real-tests: $(STAMP) browser-deps redis-deps
+real-tests: $(STAMP) $(LEDGER_WHEEL) browser-deps redis-deps
 	$(REAL_PYTEST)
 
 # The official backend route ledger for tests/contract, downloaded once with its hash pinned.
