@@ -394,18 +394,9 @@ class AceDataHook(AceDataBaseHook):
             pending = pool.submit(fetch, 0)
             offset = 0
             while True:
-                page = pending.result()
-                items = page.get("items")
-                if items is None:
-                    items = page.get("results") or []
-                if not items:
-                    return
-                offset += len(items)
-                count = page.get("count")
-                more = not (isinstance(count, int) and offset >= count)
+                items, offset, more = _page_items(pending.result(), offset)
                 if more:
                     pending = pool.submit(fetch, offset)
-                del page
                 yield from items
                 if not more:
                     return
@@ -436,13 +427,12 @@ class AceDataHook(AceDataBaseHook):
         offset = 0
         while newest is not None and newest >= cast("datetime", query.end):
             page = await self._arequest("GET", query.path, params={**params, "limit": PAGE_SIZE, "offset": offset})
-            items = page.get("items") or []
+            items, offset, more = _page_items(page, offset)
             for record in items:
                 if created_at(record) < cast("datetime", query.end):
                     return count
                 count -= 1
-            offset += len(items)
-            if not items or offset >= int(page.get("count") or 0):
+            if not more:
                 break
         return count
 
@@ -489,16 +479,9 @@ class AceDataHook(AceDataBaseHook):
             page = self._request(
                 "GET", path, params={**query, "limit": PAGE_SIZE, "offset": offset}, mask_secrets=False
             )
-            items = page.get("items")
-            if items is None:
-                items = page.get("results") or []
-            if not items:
-                return
-            offset += len(items)
-            count = page.get("count")
-            del page
+            items, offset, more = _page_items(page, offset)
             yield from items
-            if isinstance(count, int) and offset >= count:
+            if not more:
                 return
 
     def _delete(self, path: str, what: str) -> None:
@@ -507,6 +490,19 @@ class AceDataHook(AceDataBaseHook):
             self._request("DELETE", path)
         except AceDataNotFoundError:
             self.log.info("%s was already deleted", what)
+
+
+def _page_items(page: Mapping[str, Any], offset: int) -> tuple[list[dict[str, Any]], int, bool]:
+    """A page's items (``items``, or DRF's ``results``), the offset after them, and whether a next page is due.
+
+    An empty page ends the walk; so does reaching ``count`` where the platform sends one.
+    """
+    items = page.get("items")
+    if items is None:
+        items = page.get("results") or []
+    offset += len(items)
+    count = page.get("count")
+    return items, offset, bool(items) and not (isinstance(count, int) and offset >= count)
 
 
 def _count_and_newest(page: Mapping[str, Any]) -> tuple[int, datetime | None]:

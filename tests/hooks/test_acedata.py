@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import UTC, datetime
 from unittest import mock
@@ -20,11 +21,8 @@ from airflow_provider_acedata.hooks.acedata import ROTATE_UNSUPPORTED_STATUSES
 
 SERVICE = "d87e5e99-b797-4ade-9e73-b896896b0461"
 APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
-SERVICE = "d87e5e99-b797-4ade-9e73-b896896b0461"
-APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
 CRED_ID = "5c0ab2a4-7a86-4f6c-bb1e-0b2b6c1f9d10"
 API_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
 START = "2026-03-01T00:00:00Z"
 END = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -560,6 +558,25 @@ def test_a_count_is_one_request_when_the_newest_record_is_before_the_end(hook, m
     assert route.call_count == 1
     assert route.last_request.qs["ordering"] == ["-created_at"]
     assert route.last_request.qs["limit"] == ["1"]
+
+
+def test_both_counts_page_past_records_at_exactly_the_end(platform, app_id):
+    """Against the offline platform (inclusive ``created_at_to``): 150 records at the end span two pages."""
+    from airflow_provider_acedata.queries import usage_query
+
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    platform.add_usage(app_id, count=7, start=start, end=END)
+    platform.add_usage(app_id, count=150, start=END, end=END, seed=1)
+    query = usage_query(created_at_from=start, created_at_to=END)
+    hook = AceDataHook()
+
+    async def acount() -> int:
+        try:
+            return await hook.acount_records(query)
+        finally:
+            await hook.aclose()
+
+    assert hook.count_records(query) == asyncio.run(acount()) == 7
 
 
 def test_orders_blank_payment_links(hook, me, requests_mock):
