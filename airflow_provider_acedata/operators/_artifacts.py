@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_acedata.exceptions import AceDataError
+from airflow_provider_acedata.operators._storage import replacing
 
 if TYPE_CHECKING:
     import requests
@@ -69,19 +69,15 @@ def _copy(session: requests.Session, url: str, target: ObjectStoragePath, timeou
     if scheme not in ("http", "https"):
         raise AceDataArtifactError(f"artifact {url!r} is not an http(s) URL; nothing was copied")
     for attempt in range(1, ATTEMPTS + 1):
-        temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
         try:
-            return _stream(session, url, temporary, target, timeout)
+            with replacing(target) as temporary:
+                return _stream(session, url, temporary, timeout)
         except (requests.RequestException, _Retryable) as error:
-            _remove(temporary)
             if attempt == ATTEMPTS:
                 raise AceDataArtifactError(
                     f"could not copy {url} to {target} after {ATTEMPTS} attempts: {error}"
                 ) from None
             time.sleep(2 ** (attempt - 1))
-        except BaseException:
-            _remove(temporary)
-            raise
     raise AssertionError("unreachable")
 
 
@@ -89,9 +85,7 @@ class _Retryable(Exception):
     """A transient answer (5xx, 429) or a short body: try the copy again."""
 
 
-def _stream(
-    session: requests.Session, url: str, temporary: ObjectStoragePath, target: ObjectStoragePath, timeout: float
-) -> int:
+def _stream(session: requests.Session, url: str, temporary: ObjectStoragePath, timeout: float) -> int:
     with session.get(url, stream=True, timeout=timeout, headers={"Accept": "*/*"}) as response:
         if response.status_code in RETRY_STATUSES:
             raise _Retryable(f"GET {url} -> {response.status_code}")
@@ -106,13 +100,4 @@ def _stream(
                 written += len(chunk)
     if expected is not None and not encoded and expected.isdigit() and int(expected) != written:
         raise _Retryable(f"GET {url} ended after {written} of {expected} bytes")
-    temporary.move(target)
     return written
-
-
-def _remove(path: ObjectStoragePath) -> None:
-    try:
-        if path.exists():
-            path.unlink()
-    except OSError:
-        pass

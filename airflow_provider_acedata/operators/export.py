@@ -9,7 +9,6 @@ import json
 import shutil
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from airflow_provider_acedata.exceptions import AceDataExportError, AceDataInputError
+from airflow_provider_acedata.operators._storage import replacing
 from airflow_provider_acedata.periods import export_interval
 from airflow_provider_acedata.records import created_at
 from airflow_provider_acedata.validation import EXPORT_FORMATS, require_choice, require_text
@@ -221,19 +221,11 @@ class _ExportOperator(BaseOperator):
         by its own thread into a local file (checked against its own count), and the files are copied into
         the temporary object in order: as many requests in flight as parts, one page held per part.
         """
-        temporary = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
         final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with temporary.open("w", encoding="utf-8", newline="") as stream:
-                if len(parts) == 1:
-                    written = self.export_part(parts[0], RecordWriter(stream, file_format, self.columns))
-                else:
-                    written = self.export_parts(parts, stream, file_format)
-            temporary.move(final)
-        except BaseException:
-            _remove(temporary)
-            raise
-        return written
+        with replacing(final) as temporary, temporary.open("w", encoding="utf-8", newline="") as stream:
+            if len(parts) == 1:
+                return self.export_part(parts[0], RecordWriter(stream, file_format, self.columns))
+            return self.export_parts(parts, stream, file_format)
 
     def export_part(self, part: RecordQuery, writer: RecordWriter, stop: threading.Event | None = None) -> int:
         """Write one interval's records, checked against the platform's count before and after; how many.
@@ -325,14 +317,6 @@ def _file_dataset(path: ObjectStoragePath) -> Any:
     except Exception:  # an older openlineage provider, or a URI no converter takes
         dataset = None
     return dataset if dataset is not None else Dataset(namespace=path.namespace, name=path.key)
-
-
-def _remove(path: ObjectStoragePath) -> None:
-    try:
-        if path.exists():
-            path.unlink()
-    except OSError:
-        pass
 
 
 class ExportUsageOperator(_ExportOperator):
