@@ -7,10 +7,9 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn, cast
 
 from airflow_provider_acedata.exceptions import (
     AceDataApiError,
@@ -53,9 +52,8 @@ class ApiSubmitUnknownError(AceDataSubmitUnknownError, AirflowFailException):
     """A submit's answer was lost: the Airflow task fails at once, without submitting again."""
 
 
-@dataclass(frozen=True)
-class Call:
-    """The validated, rendered inputs of one call."""
+class Call(NamedTuple):
+    """The validated, rendered inputs of one call (a NamedTuple: a frozen dataclass costs ~0.6 ms at DAG parse)."""
 
     path: str
     body: dict[str, Any]
