@@ -20,6 +20,7 @@ HEAVY = (
     "airflow_provider_acedata.platform_lock",
     "airflow_provider_acedata.token_stores",
     "requests",
+    "httpx",
 )
 
 _CHILD = """
