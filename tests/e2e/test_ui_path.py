@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -229,6 +230,8 @@ def export_a_day(browser: Browser, af: RealAirflow, served: Served, folder: Path
     start, end = today - timedelta(days=1), today
     params = {"start": f"{start:%Y-%m-%d}T00:00:00Z", "end": f"{end:%Y-%m-%d}T00:00:00Z", "export_dir": str(folder)}
     before = {run["dag_run_id"] for run in af.dag_runs(MONITORING)}
+    default_folder = Path(tempfile.gettempdir()) / "acedata-usage"
+    default_folder_existed = default_folder.exists()
     run_id = trigger(browser, af, MONITORING, params, "6-monitoring-trigger")
     assert af.wait_for_run(MONITORING, run_id) == "success", af.task_logs(MONITORING, run_id)[-4000:]
     expected = count_usage(served, start, end)
@@ -247,6 +250,8 @@ def export_a_day(browser: Browser, af: RealAirflow, served: Served, folder: Path
     assert Path(written).name == Path(by_schedule).name == f"usage-{start:%Y-%m-%d}.jsonl"
     assert xcom(af, MONITORING, scheduled, "export_usage", "records") == expected
     Path(by_schedule.removeprefix("file://")).unlink()
+    if not default_folder_existed:
+        default_folder.rmdir()
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -13,7 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="acedata-rotate-"))
+if "AIRFLOW_HOME" not in os.environ:  # run by hand; the test passes its own, and a mkdtemp here would leak
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="acedata-rotate-")
 
 from airflow_provider_acedata.rotation import TokenRotation
 from airflow_provider_acedata.token_stores import TokenStore
